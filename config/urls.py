@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from incidents.api import FindingViewSet, IncidentViewSet, TaskViewSet
+
+from . import health
+
+router = SimpleRouter()
+router.register("incidents", IncidentViewSet, basename="incident")
+router.register(r"incidents/(?P<reference>[^/]+)/findings", FindingViewSet, basename="incident-finding")
+router.register(r"incidents/(?P<reference>[^/]+)/tasks", TaskViewSet, basename="incident-task")
+
+api_urlpatterns = [
+    path("", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
+    path("api/v1/", include((api_urlpatterns, "api"))),
+    path("", include("incidents.urls")),
+]

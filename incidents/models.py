@@ -1,0 +1,233 @@
+"""The case: incidents, their members, findings and tasks.
+
+Invariants live here (choices, constraints); every write that spans rows or checks a rule goes
+through ``incidents.services``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxLengthValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Severity(models.TextChoices):
+    CRITICAL = "critical", "Critical"
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+
+
+# Sort key: critical first.
+SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
+
+
+class Status(models.TextChoices):
+    """NIST SP 800-61 phases."""
+
+    NEW = "new", "New"
+    TRIAGE = "triage", "Triage"
+    INVESTIGATING = "investigating", "Investigating"
+    CONTAINED = "contained", "Contained"
+    ERADICATED = "eradicated", "Eradicated"
+    RECOVERED = "recovered", "Recovered"
+    CLOSED = "closed", "Closed"
+
+
+# Allowed moves. Going back to investigating is how a failed containment or a reopened case
+# is recorded; closing early is allowed from the first phases (false positive, duplicate).
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    Status.NEW: (Status.TRIAGE, Status.INVESTIGATING, Status.CLOSED),
+    Status.TRIAGE: (Status.INVESTIGATING, Status.CLOSED),
+    Status.INVESTIGATING: (Status.CONTAINED, Status.CLOSED),
+    Status.CONTAINED: (Status.ERADICATED, Status.INVESTIGATING),
+    Status.ERADICATED: (Status.RECOVERED, Status.INVESTIGATING),
+    Status.RECOVERED: (Status.CLOSED, Status.INVESTIGATING),
+    Status.CLOSED: (Status.INVESTIGATING,),
+}
+
+OPEN_STATUSES = tuple(s for s in Status.values if s != Status.CLOSED)
+
+
+class Category(models.TextChoices):
+    THIRD_PARTY = "third_party", "Third-party compromise"
+    MALWARE = "malware", "Malware"
+    RANSOMWARE = "ransomware", "Ransomware"
+    PHISHING = "phishing", "Phishing"
+    ACCOUNT_COMPROMISE = "account_compromise", "Account compromise"
+    DATA_EXFILTRATION = "data_exfiltration", "Data exfiltration"
+    UNAUTHORIZED_ACCESS = "unauthorized_access", "Unauthorized access"
+    DENIAL_OF_SERVICE = "denial_of_service", "Denial of service"
+    INSIDER = "insider", "Insider threat"
+    VULNERABILITY = "vulnerability", "Vulnerability exploitation"
+    OTHER = "other", "Other"
+
+
+class ReferenceCounter(models.Model):
+    """Last number handed out per year; incremented under a row lock by ``incident_open``."""
+
+    year = models.PositiveIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
+
+
+class Incident(models.Model):
+    reference = models.CharField(max_length=20, unique=True, editable=False)
+    title = models.CharField(max_length=200)
+    summary = models.TextField(blank=True, validators=[MaxLengthValidator(50_000)], help_text="Markdown")
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.MEDIUM)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    category = models.CharField(max_length=32, choices=Category.choices, default=Category.OTHER)
+
+    lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="led_incidents"
+    )
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="opened_incidents"
+    )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="incidents")
+
+    restricted = models.BooleanField(default=False, help_text="Need-to-know: visible to members only.")
+    personal_data = models.BooleanField(default=False, help_text="Personal data may be affected.")
+    records_affected = models.PositiveBigIntegerField(null=True, blank=True)
+
+    # Milestones, stamped by incident_transition (detected_at and reported_at at opening).
+    detected_at = models.DateTimeField(default=timezone.now)
+    reported_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    contained_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # Optimistic locking: every write bumps it; a write carrying an older value is refused.
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The default list: newest first.
+            models.Index(fields=["-created_at", "-id"], name="incident_recent_idx"),
+            # List filters on status (open work) and severity.
+            models.Index(fields=["status", "-created_at"], name="incident_status_idx"),
+            models.Index(fields=["severity", "-created_at"], name="incident_severity_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(severity__in=Severity.values), name="incident_severity_valid"),
+            models.CheckConstraint(condition=models.Q(status__in=Status.values), name="incident_status_valid"),
+            models.CheckConstraint(condition=models.Q(category__in=Category.values), name="incident_category_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("incidents:detail", kwargs={"reference": self.reference})
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != Status.CLOSED
+
+    @property
+    def allowed_transitions(self) -> tuple[str, ...]:
+        return TRANSITIONS[self.status]
+
+
+class MemberRole(models.TextChoices):
+    LEAD = "lead", "Lead"
+    RESPONDER = "responder", "Responder"
+    OBSERVER = "observer", "Observer"
+
+
+class Membership(models.Model):
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=MemberRole.choices, default=MemberRole.RESPONDER)
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["incident", "user"], name="membership_unique")]
+        # "Incidents I work on" (home page, mine filter) look memberships up by user.
+        indexes = [models.Index(fields=["user", "incident"], name="membership_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.incident_id} ({self.role})"
+
+
+class Finding(models.Model):
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="findings")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField(validators=[MaxLengthValidator(50_000)], help_text="Markdown")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Finding {self.pk} on {self.incident_id}"
+
+
+class Task(models.Model):
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="tasks")
+    title = models.CharField(max_length=200)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    due_on = models.DateField(null=True, blank=True)
+    done = models.BooleanField(default=False)
+    done_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["done", "due_on", "id"]
+        # "My open tasks" on the home page.
+        indexes = [models.Index(fields=["assignee", "done"], name="task_assignee_idx")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Activity(models.Model):
+    """Who changed what on an incident (the audit view, distinct from the attack timeline).
+
+    Rows are written only by the constructors in ``incidents.events``.
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="activities")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    verb = models.CharField(max_length=32)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "activities"
+
+    def __str__(self) -> str:
+        return f"{self.verb} on {self.incident_id}"
+
+    @property
+    def text(self) -> str:
+        d = self.data
+        match self.verb:
+            case "opened":
+                return f"opened the incident ({d.get('severity')})"
+            case "status_changed":
+                return f"moved it from {d.get('old')} to {d.get('new')}"
+            case "updated":
+                return "changed " + ", ".join(d.get("fields", []))
+            case "finding_added":
+                return "added a finding"
+            case "task_added":
+                return f"added the task “{d.get('title')}”"
+            case "task_done":
+                return f"{'completed' if d.get('done') else 'reopened'} the task “{d.get('title')}”"
+            case "member_added":
+                return f"added {d.get('username')} as {d.get('role')}"
+        return self.verb

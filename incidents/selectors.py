@@ -1,0 +1,91 @@
+"""Reads of the case. Who may see what is decided here, once: every list, detail, search,
+export and API endpoint starts from ``incidents_visible_to``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from accounts.models import Role, User
+
+from .filters import IncidentFilter
+from .models import OPEN_STATUSES, Activity, Finding, Incident, Membership, Task
+
+
+def incidents_visible_to(user: User | AnonymousUser) -> QuerySet[Incident]:
+    """Incidents ``user`` may know exist.
+
+    - anonymous or inactive: none;
+    - admins and superusers: all;
+    - vendor collaborators: only incidents they are members of;
+    - everyone else (including integrations): unrestricted ones, plus restricted ones they
+      are members of.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return Incident.objects.none()
+    if user.sees_everything:
+        return Incident.objects.all()
+    is_member = Exists(Membership.objects.filter(incident=OuterRef("pk"), user=user))
+    if user.role == Role.VENDOR:
+        return Incident.objects.filter(is_member)
+    return Incident.objects.filter(Q(restricted=False) | is_member)
+
+
+def incident_list(*, viewer: User, filters: dict[str, Any] | None = None) -> QuerySet[Incident]:
+    """The filtered list (filters: see ``IncidentFilter``); invalid filter values are ignored.
+
+    Callers that must report bad filter values use ``incident_filter`` and its ``errors``.
+    """
+    return incident_filter(viewer=viewer, filters=filters).qs
+
+
+def incident_filter(*, viewer: User, filters: dict[str, Any] | None = None) -> IncidentFilter:
+    queryset = incidents_visible_to(viewer).select_related("lead")
+    return IncidentFilter(filters or {}, queryset=queryset, viewer=viewer)
+
+
+def incident_get(*, viewer: User, reference: str) -> Incident | None:
+    return incidents_visible_to(viewer).select_related("lead", "opened_by").filter(reference=reference).first()
+
+
+def incident_detail(*, viewer: User, reference: str) -> Incident | None:
+    """One incident with everything its page shows, in a fixed number of queries."""
+    return (
+        incidents_visible_to(viewer)
+        .select_related("lead", "opened_by")
+        .prefetch_related(
+            Prefetch("findings", queryset=Finding.objects.select_related("author")),
+            Prefetch("tasks", queryset=Task.objects.select_related("assignee")),
+            Prefetch("memberships", queryset=Membership.objects.select_related("user").order_by("role", "added_at")),
+            Prefetch("activities", queryset=Activity.objects.select_related("actor")[:50], to_attr="recent_activity"),
+        )
+        .filter(reference=reference)
+        .first()
+    )
+
+
+def my_open_incidents(*, viewer: User) -> QuerySet[Incident]:
+    return (
+        incidents_visible_to(viewer)
+        .filter(Q(lead=viewer) | Exists(Membership.objects.filter(incident=OuterRef("pk"), user=viewer)))
+        .filter(status__in=OPEN_STATUSES)
+        .select_related("lead")
+    )
+
+
+def my_open_tasks(*, viewer: User) -> QuerySet[Task]:
+    return (
+        Task.objects.filter(assignee=viewer, done=False, incident__in=incidents_visible_to(viewer))
+        .select_related("incident")
+        .order_by("due_on", "id")
+    )
+
+
+def assignable_users(*, incident: Incident) -> QuerySet[User]:
+    """Users who could be given a task on ``incident``: its members if restricted, else any active person."""
+    users = User.objects.filter(is_active=True).exclude(role=Role.INTEGRATION)
+    if incident.restricted:
+        return users.filter(memberships__incident=incident)
+    return users.filter(~Q(role=Role.VENDOR) | Q(memberships__incident=incident)).distinct()

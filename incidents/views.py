@@ -1,0 +1,217 @@
+"""Browser views for responders. Thin: parse the form, call a service or selector, render."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.models import User
+
+from . import selectors, services
+from .forms import FindingForm, IncidentEditForm, IncidentForm, TaskForm, people
+from .models import Category, Incident, Severity, Status
+
+
+def _visible_or_404(user: User, reference: str) -> Incident:
+    incident = selectors.incident_get(viewer=user, reference=reference)
+    if incident is None:
+        raise Http404("No such incident.")
+    return incident
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "incidents/home.html",
+        {
+            "incidents": selectors.my_open_incidents(viewer=request.user)[:20],
+            "tasks": selectors.my_open_tasks(viewer=request.user)[:20],
+        },
+    )
+
+
+@login_required
+def incident_list(request: HttpRequest) -> HttpResponse:
+    incident_filter = selectors.incident_filter(viewer=request.user, filters=request.GET)
+    # Invalid filter values are shown on the form; the list then falls back to unfiltered.
+    queryset = incident_filter.qs if incident_filter.is_valid() else incident_filter.queryset
+    page = Paginator(queryset, settings.INCIDENT_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "incidents/list.html",
+        {
+            "filter": incident_filter,
+            "page": page,
+            "statuses": Status.choices,
+            "severities": Severity.choices,
+            "categories": Category.choices,
+            "leads": people(),
+            "selected_status": request.GET.getlist("status"),
+            "selected_severity": request.GET.getlist("severity"),
+        },
+    )
+
+
+@login_required
+def incident_create(request: HttpRequest) -> HttpResponse:
+    if not request.user.can_write:
+        messages.error(request, "Your role may not open incidents.")
+        return redirect("incidents:list")
+    form = IncidentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            incident = services.incident_open(opened_by=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Opened {incident.reference}.")
+            return redirect(incident)
+    return render(request, "incidents/form.html", {"form": form, "creating": True})
+
+
+@login_required
+def incident_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    incident = selectors.incident_detail(viewer=request.user, reference=reference)
+    if incident is None:
+        raise Http404("No such incident.")
+    return render(
+        request,
+        "incidents/detail.html",
+        {
+            "incident": incident,
+            "finding_form": FindingForm(),
+            "task_form": TaskForm(assignees=selectors.assignable_users(incident=incident)),
+            "transitions": [(s, Status(s).label) for s in incident.allowed_transitions],
+        },
+    )
+
+
+@login_required
+def incident_edit(request: HttpRequest, reference: str) -> HttpResponse:
+    incident = _visible_or_404(request.user, reference)
+    if not request.user.can_write:
+        messages.error(request, "Your role may not edit incidents.")
+        return redirect(incident)
+    form = IncidentEditForm(request.POST or None, instance=incident, initial={"version": incident.version})
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        changes = {k: v for k, v in form.cleaned_data.items() if k != "version"}
+        try:
+            services.incident_update(
+                incident=incident, actor=request.user, version=form.cleaned_data["version"], changes=changes
+            )
+        except services.ConflictError as exc:
+            form.add_error(None, str(exc))
+            status = 409
+            current = exc.incident
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Saved {incident.reference}.")
+            return redirect(incident)
+    context = {"form": form, "incident": incident, "creating": False}
+    if status == 409:
+        context["current"] = current
+    return render(request, "incidents/form.html", context, status=status)
+
+
+@login_required
+@require_POST
+def incident_transition(request: HttpRequest, reference: str) -> HttpResponse:
+    incident = _visible_or_404(request.user, reference)
+    to = request.POST.get("to", "")
+    try:
+        version = int(request.POST["version"]) if request.POST.get("version") else None
+    except ValueError:
+        version = None
+    try:
+        incident = services.incident_transition(incident=incident, to=to, actor=request.user, version=version)
+    except services.ConflictError as exc:
+        messages.error(request, str(exc))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{incident.reference} is now {incident.get_status_display().lower()}.")
+    return redirect(incident)
+
+
+def _render_findings(request: HttpRequest, incident: Incident, form: FindingForm | None = None) -> HttpResponse:
+    findings = incident.findings.select_related("author")
+    return render(
+        request,
+        "incidents/_findings.html",
+        {"incident": incident, "findings": findings, "finding_form": form or FindingForm()},
+    )
+
+
+def _render_tasks(request: HttpRequest, incident: Incident, form: TaskForm | None = None) -> HttpResponse:
+    assignees = selectors.assignable_users(incident=incident)
+    return render(
+        request,
+        "incidents/_tasks.html",
+        {
+            "incident": incident,
+            "tasks": incident.tasks.select_related("assignee"),
+            "task_form": form or TaskForm(assignees=assignees),
+        },
+    )
+
+
+@login_required
+@require_POST
+def finding_add(request: HttpRequest, reference: str) -> HttpResponse:
+    incident = _visible_or_404(request.user, reference)
+    form = FindingForm(request.POST)
+    if form.is_valid():
+        try:
+            services.finding_add(incident=incident, author=request.user, body=form.cleaned_data["body"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            form = None
+    if not request.htmx:
+        if form is not None:
+            messages.error(
+                request, "The finding was not saved: " + " ".join(e for errs in form.errors.values() for e in errs)
+            )
+        return redirect(incident)
+    return _render_findings(request, incident, form)
+
+
+@login_required
+@require_POST
+def task_add(request: HttpRequest, reference: str) -> HttpResponse:
+    incident = _visible_or_404(request.user, reference)
+    form = TaskForm(request.POST, assignees=selectors.assignable_users(incident=incident))
+    if form.is_valid():
+        try:
+            services.task_add(incident=incident, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            form = None
+    if not request.htmx:
+        if form is not None:
+            messages.error(
+                request, "The task was not saved: " + " ".join(e for errs in form.errors.values() for e in errs)
+            )
+        return redirect(incident)
+    return _render_tasks(request, incident, form)
+
+
+@login_required
+@require_POST
+def task_toggle(request: HttpRequest, reference: str, task_id: int) -> HttpResponse:
+    incident = _visible_or_404(request.user, reference)
+    task = get_object_or_404(incident.tasks, pk=task_id)
+    services.task_update(task=task, actor=request.user, changes={"done": not task.done})
+    if not request.htmx:
+        return redirect(incident)
+    return _render_tasks(request, incident)

@@ -1,0 +1,1 @@
+"""intake: filled by later issues (see ../shared/design.md)."""

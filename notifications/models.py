@@ -1,0 +1,1 @@
+"""notifications: filled by later issues (see ../shared/design.md)."""

@@ -1,0 +1,1 @@
+"""timeline: filled by later issues (see ../shared/design.md)."""
