@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -17,6 +18,8 @@ KEY_PREFIX = "bl_"
 # last_used_at is written at most this often per key, so a busy SIEM does not turn every
 # request into an UPDATE.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# The public prefix of every key api_key_create issues (secrets.token_hex(4)).
+PREFIX_RE = re.compile(r"[0-9a-f]{8}")
 
 
 def _digest(raw_key: str) -> str:
@@ -82,6 +85,10 @@ def api_key_authenticate(*, raw_key: str) -> APIKey | None:
     if not raw_key.startswith(KEY_PREFIX):
         return None
     prefix, _, _ = raw_key[len(KEY_PREFIX) :].partition("_")
+    # Anything not shaped like an issued prefix matches no key; checking first also keeps text
+    # PostgreSQL cannot compare (NUL) out of the query, which would otherwise be a 500.
+    if not PREFIX_RE.fullmatch(prefix):
+        return None
     key = APIKey.objects.select_related("user").filter(prefix=prefix).first()
     if key is None or not hmac.compare_digest(key.digest, _digest(raw_key)):
         return None

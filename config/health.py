@@ -32,7 +32,7 @@ def _check_database() -> str:
 def _check_broker() -> str:
     if not settings.CELERY_BROKER_URL:
         return "ok (eager: no broker configured)"
-    with celery_app.connection_for_write() as conn:
+    with celery_app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
     return "ok"
 

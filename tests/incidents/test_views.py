@@ -1,0 +1,219 @@
+"""Browser views: list, create, detail, edit (optimistic locking), transitions, htmx partials."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from incidents import services
+from incidents.models import Finding, Incident, Status
+from tests.factories import make_incident
+
+pytestmark = pytest.mark.django_db
+
+XSS_SUMMARY = (
+    "Hello <script>alert('xss')</script> **bold**\n\n"
+    '<img src=x onerror="alert(1)"> <a href="javascript:alert(2)">click</a> [md](javascript:alert(3))\n\n'
+    '<iframe src="https://evil.example"></iframe><svg onload=alert(4)></svg>'
+)
+
+
+def test_pages_need_a_login(client, incident):
+    for url in [reverse("incidents:home"), reverse("incidents:list"), incident.get_absolute_url()]:
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_login_and_logout(client, lead):
+    bad = client.post(reverse("login"), {"username": "lena", "password": "wrong"})
+    assert b"Please enter a correct username and password" in bad.content
+    response = client.post(reverse("login"), {"username": "lena", "password": "correct-horse-battery"})
+    assert response.status_code == 302
+    assert client.get(reverse("incidents:home")).status_code == 200
+    client.post(reverse("logout"))
+    assert client.get(reverse("incidents:home")).status_code == 302
+
+
+class TestList:
+    def test_filters_and_search(self, login, lead, responder):
+        make_incident(opened_by=lead, title="Ransom note on file server", severity="critical", category="ransomware")
+        make_incident(opened_by=responder, title="Vendor VPN brute force", severity="low")
+        client = login(lead)
+
+        def titles(**params) -> list[str]:
+            response = client.get(reverse("incidents:list"), params)
+            assert response.status_code == 200
+            return [i.title for i in response.context["page"].object_list]
+
+        assert titles() == ["Vendor VPN brute force", "Ransom note on file server"]
+        assert titles(severity="critical") == ["Ransom note on file server"]
+        assert titles(category="ransomware") == ["Ransom note on file server"]
+        assert titles(q="vpn") == ["Vendor VPN brute force"]
+        assert titles(mine="true") == ["Ransom note on file server"]  # lena opened only that one
+        assert titles(status="closed") == []
+
+    def test_invalid_filter_is_reported_not_a_500(self, login, lead, incident):
+        response = login(lead).get(reverse("incidents:list"), {"severity": "apocalyptic"})
+        assert response.status_code == 200
+        assert b"Select a valid choice" in response.content
+
+    @pytest.mark.parametrize("page_size", [5, 50])
+    def test_query_count_is_independent_of_page_size(
+        self, login, lead, settings, page_size, django_assert_max_num_queries
+    ):
+        for n in range(60):
+            make_incident(opened_by=lead, title=f"Incident {n}", lead=lead)
+        settings.INCIDENT_PAGE_SIZE = page_size
+        client = login(lead)
+        # 5 = session + user + count + page (lead joined) + lead choices for the filter form.
+        with django_assert_max_num_queries(5):
+            response = client.get(reverse("incidents:list"))
+        assert len(response.context["page"].object_list) == page_size
+
+    def test_pagination_keeps_filters(self, login, lead, settings):
+        settings.INCIDENT_PAGE_SIZE = 2
+        for n in range(5):
+            make_incident(opened_by=lead, title=f"Phish {n}", severity="high")
+        response = login(lead).get(reverse("incidents:list"), {"severity": "high", "page": 2})
+        assert [i.title for i in response.context["page"].object_list] == ["Phish 2", "Phish 1"]
+        assert b"severity=high&amp;page=3" in response.content
+
+
+class TestCreate:
+    def test_create_redirects_to_the_new_incident(self, login, lead):
+        response = login(lead).post(
+            reverse("incidents:create"),
+            {"title": "Contractor laptop beaconing", "severity": "high", "category": "third_party", "summary": ""},
+        )
+        incident = Incident.objects.get()
+        assert response.status_code == 302
+        assert response["Location"] == incident.get_absolute_url()
+        assert (incident.title, incident.opened_by, incident.status) == ("Contractor laptop beaconing", lead, "new")
+
+    def test_invalid_form_shows_errors_and_stores_nothing(self, login, lead):
+        response = login(lead).post(
+            reverse("incidents:create"),
+            {"title": "", "severity": "nope", "category": "third_party", "records_affected": "-5"},
+        )
+        assert response.status_code == 200
+        errors = response.context["form"].errors
+        assert set(errors) == {"title", "severity", "records_affected"}
+        assert Incident.objects.count() == 0
+
+    def test_executive_cannot_open(self, login, executive):
+        client = login(executive)
+        response = client.post(reverse("incidents:create"), {"title": "x", "severity": "low", "category": "other"})
+        assert response.status_code == 302
+        assert Incident.objects.count() == 0
+
+
+class TestDetail:
+    def test_summary_markdown_is_rendered_and_xss_is_inert(self, login, lead):
+        incident = make_incident(opened_by=lead, summary=XSS_SUMMARY)
+        services.finding_add(incident=incident, author=lead, body=XSS_SUMMARY)
+        body = login(lead).get(incident.get_absolute_url()).content.decode()
+        assert "<strong>bold</strong>" in body
+        for payload in ["<script>alert", "onerror", "javascript:", "<iframe", "onload", "<svg"]:
+            assert payload not in body, payload
+
+    def test_detail_query_count_is_fixed(self, login, lead, responder, incident, django_assert_max_num_queries):
+        for n in range(10):
+            services.finding_add(incident=incident, author=responder, body=f"Finding {n}")
+            services.task_add(incident=incident, actor=lead, title=f"Task {n}", assignee=responder)
+        client = login(lead)
+        # session, user, incident (+lead, opener), findings, tasks, members, activity, assignee choices
+        with django_assert_max_num_queries(10):
+            response = client.get(incident.get_absolute_url())
+        assert response.status_code == 200
+        assert response.content.decode().count('class="finding"') == 10
+
+    def test_restricted_incident_is_404_for_outsiders(self, login, outsider, executive, restricted_incident):
+        for user in (outsider, executive):
+            assert login(user).get(restricted_incident.get_absolute_url()).status_code == 404
+
+
+class TestEdit:
+    def _form(self, incident: Incident, **changes) -> dict:
+        data = {
+            "title": incident.title,
+            "severity": incident.severity,
+            "category": incident.category,
+            "lead": incident.lead_id or "",
+            "detected_at": incident.detected_at.strftime("%Y-%m-%dT%H:%M"),
+            "summary": incident.summary,
+            "records_affected": "",
+            "version": incident.version,
+        }
+        data.update(changes)
+        return data
+
+    def test_edit_saves_and_bumps_version(self, login, lead, incident):
+        response = login(lead).post(
+            reverse("incidents:edit", args=[incident.reference]), self._form(incident, title="Renamed")
+        )
+        assert response.status_code == 302
+        incident.refresh_from_db()
+        assert (incident.title, incident.version) == ("Renamed", 2)
+
+    def test_stale_edit_shows_a_conflict_and_overwrites_nothing(self, login, lead, responder, incident):
+        form = self._form(incident, title="Responder's title", severity="critical")  # loaded at version 1
+        services.incident_update(incident=incident, actor=lead, version=1, changes={"title": "Lead's title"})
+        response = login(responder).post(reverse("incidents:edit", args=[incident.reference]), form)
+        assert response.status_code == 409
+        body = response.content.decode()
+        assert "Someone saved this incident while you were editing" in body
+        assert "Lead&#x27;s title" in body
+        incident.refresh_from_db()
+        assert (incident.title, incident.severity, incident.version) == ("Lead's title", "medium", 2)
+
+    def test_edit_is_404_on_an_invisible_incident(self, login, outsider, restricted_incident):
+        url = reverse("incidents:edit", args=[restricted_incident.reference])
+        assert login(outsider).get(url).status_code == 404
+
+
+class TestTransitionsAndPartials:
+    def test_transition_from_the_page(self, login, lead, incident):
+        client = login(lead)
+        url = reverse("incidents:transition", args=[incident.reference])
+        response = client.post(url, {"to": "investigating", "version": 1}, follow=True)
+        assert b"is now investigating" in response.content
+        incident.refresh_from_db()
+        assert incident.status == Status.INVESTIGATING
+        refused = client.post(url, {"to": "recovered", "version": 2}, follow=True)
+        assert b"Cannot move from investigating to recovered" in refused.content
+        stale = client.post(url, {"to": "contained", "version": 1}, follow=True)
+        assert b"was changed by someone else" in stale.content
+        incident.refresh_from_db()
+        assert (incident.status, incident.version) == (Status.INVESTIGATING, 2)
+
+    def test_finding_added_with_htmx_returns_the_panel(self, login, responder, incident):
+        url = reverse("incidents:finding-add", args=[incident.reference])
+        response = login(responder).post(url, {"body": "C2 at 198.51.100.4"}, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert body.lstrip().startswith('<div id="findings-panel">')
+        assert "C2 at 198.51.100.4" in body
+        assert Finding.objects.filter(incident=incident).count() == 1
+
+    def test_empty_finding_shows_the_error_in_the_panel(self, login, responder, incident):
+        url = reverse("incidents:finding-add", args=[incident.reference])
+        response = login(responder).post(url, {"body": "  "}, HTTP_HX_REQUEST="true")
+        assert b"This field is required." in response.content
+        assert Finding.objects.count() == 0
+
+    def test_task_add_and_toggle(self, login, lead, responder, incident):
+        client = login(lead)
+        add = reverse("incidents:task-add", args=[incident.reference])
+        response = client.post(add, {"title": "Rotate VPN PSK", "assignee": responder.pk}, HTTP_HX_REQUEST="true")
+        assert b"Rotate VPN PSK" in response.content
+        task = incident.tasks.get()
+        toggle = reverse("incidents:task-toggle", args=[incident.reference, task.pk])
+        client.post(toggle, HTTP_HX_REQUEST="true")
+        task.refresh_from_db()
+        assert task.done and task.done_at is not None
+
+    def test_executive_gets_403_on_writes(self, login, executive, incident):
+        url = reverse("incidents:finding-add", args=[incident.reference])
+        assert login(executive).post(url, {"body": "hmm"}).status_code == 403
+        assert Finding.objects.count() == 0
