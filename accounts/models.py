@@ -14,8 +14,9 @@ class Role(models.TextChoices):
     INTEGRATION = "integration", "Integration (API key)"
 
 
-# Roles that may change incidents they can see; the others only read.
-WRITER_ROLES = frozenset({Role.ADMIN, Role.LEAD, Role.RESPONDER})
+# Roles that may change incidents they can see; the others only read. Integrations are further
+# limited by their API key's scopes.
+WRITER_ROLES = frozenset({Role.ADMIN, Role.LEAD, Role.RESPONDER, Role.INTEGRATION})
 
 
 class User(AbstractUser):

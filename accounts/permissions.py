@@ -27,5 +27,6 @@ class HasScope(BasePermission):
         scope = getattr(view, "read_scope" if request.method in SAFE_METHODS else "write_scope", None)
         if scope is None:
             return False
-        self.message = f"This API key lacks the {scope!r} scope."
+        # The scope's value ('incidents:write'), which is what the key's owner must grant, not the enum's repr.
+        self.message = f"This API key lacks the '{scope}' scope."
         return key.has_scope(scope)

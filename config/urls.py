@@ -4,13 +4,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from incidents.api import FindingViewSet, IncidentViewSet, TaskViewSet
+from incidents.converters import REFERENCE_REGEX
 
 from . import health
 
 router = SimpleRouter()
 router.register("incidents", IncidentViewSet, basename="incident")
-router.register(r"incidents/(?P<reference>[^/]+)/findings", FindingViewSet, basename="incident-finding")
-router.register(r"incidents/(?P<reference>[^/]+)/tasks", TaskViewSet, basename="incident-task")
+router.register(rf"incidents/(?P<reference>{REFERENCE_REGEX})/findings", FindingViewSet, basename="incident-finding")
+router.register(rf"incidents/(?P<reference>{REFERENCE_REGEX})/tasks", TaskViewSet, basename="incident-task")
 
 api_urlpatterns = [
     path("", include(router.urls)),

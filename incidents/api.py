@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from accounts.models import Role, Scope, User
 
 from . import selectors, services
+from .converters import REFERENCE_REGEX
 from .filters import IncidentFilter
 from .markdown import render_markdown
 from .models import Finding, Incident, Status, Task
@@ -35,13 +36,6 @@ class UsernameField(serializers.SlugRelatedField):
         if isinstance(data, str) and "\x00" in data:
             self.fail("invalid")
         return super().to_internal_value(data)
-
-
-def _reference_or_404(reference: str) -> str:
-    # No reference contains NUL, and PostgreSQL refuses to compare text holding one (a 500).
-    if "\x00" in reference:
-        raise Http404
-    return reference
 
 
 class IncidentSerializer(serializers.ModelSerializer):
@@ -80,6 +74,18 @@ class IncidentUpdateSerializer(IncidentWriteSerializer):
     class Meta(IncidentWriteSerializer.Meta):
         fields = [*IncidentWriteSerializer.Meta.fields, "version"]
 
+    # Read-only fields a client may plausibly try to PATCH: say why instead of ignoring them.
+    NOT_PATCHABLE = {
+        "status": "Change the status with POST /api/v1/incidents/{reference}/transition/.",
+        "reference": "The reference cannot be changed.",
+    }
+
+    def validate(self, attrs: dict) -> dict:
+        errors = {field: [message] for field, message in self.NOT_PATCHABLE.items() if field in self.initial_data}
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
 
 class TransitionSerializer(serializers.Serializer):
     to = serializers.ChoiceField(choices=Status.choices)
@@ -116,17 +122,13 @@ class IncidentViewSet(
     serializer_class = IncidentSerializer
     filterset_class = IncidentFilter
     lookup_field = "reference"
-    lookup_value_regex = "[^/]+"
+    lookup_value_regex = REFERENCE_REGEX
     http_method_names = ["get", "post", "patch", "head", "options"]
     read_scope = Scope.INCIDENTS_READ
     write_scope = Scope.INCIDENTS_WRITE
 
     def get_queryset(self):
         return selectors.incidents_visible_to(self.request.user).select_related("lead")
-
-    def get_object(self) -> Incident:
-        _reference_or_404(self.kwargs["reference"])
-        return super().get_object()
 
     @extend_schema(request=IncidentWriteSerializer, responses={201: IncidentSerializer})
     def create(self, request: Request) -> Response:
@@ -171,8 +173,7 @@ class IncidentChildMixin:
 
     def get_incident(self) -> Incident:
         if not hasattr(self, "_incident"):
-            reference = _reference_or_404(self.kwargs["reference"])
-            incident = selectors.incident_get(viewer=self.request.user, reference=reference)
+            incident = selectors.incident_get(viewer=self.request.user, reference=self.kwargs["reference"])
             if incident is None:
                 raise Http404
             self._incident = incident

@@ -38,4 +38,20 @@ def task_done_event(*, task: Task, actor: User | None) -> Activity:
 
 
 def member_added_event(*, membership: Membership, actor: User | None) -> Activity:
-    return _entry(membership.incident, actor, "member_added", username=membership.user.username, role=membership.role)
+    user = membership.user
+    return _entry(
+        membership.incident, actor, "member_added", username=user.username, name=str(user), role=membership.role
+    )
+
+
+def member_role_changed_event(*, membership: Membership, actor: User | None, old: str) -> Activity:
+    user = membership.user
+    return _entry(
+        membership.incident,
+        actor,
+        "member_role_changed",
+        username=user.username,
+        name=str(user),
+        old=old,
+        new=membership.role,
+    )

@@ -20,7 +20,7 @@ def people() -> object:
 
 
 class IncidentForm(forms.ModelForm):
-    lead = UserChoiceField(queryset=User.objects.none(), required=False)
+    lead = UserChoiceField(queryset=User.objects.none(), required=False, empty_label="No lead yet")
     detected_at = forms.DateTimeField(
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
@@ -65,7 +65,7 @@ class FindingForm(forms.ModelForm):
 
 
 class TaskForm(forms.ModelForm):
-    assignee = UserChoiceField(queryset=User.objects.none(), required=False)
+    assignee = UserChoiceField(queryset=User.objects.none(), required=False, empty_label="Unassigned")
 
     class Meta:
         model = Task

@@ -229,5 +229,7 @@ class Activity(models.Model):
             case "task_done":
                 return f"{'completed' if d.get('done') else 'reopened'} the task “{d.get('title')}”"
             case "member_added":
-                return f"added {d.get('username')} as {d.get('role')}"
+                return f"added {d.get('name') or d.get('username')} as {d.get('role')}"
+            case "member_role_changed":
+                return f"made {d.get('name') or d.get('username')} {d.get('new')} (was {d.get('old')})"
         return self.verb

@@ -95,8 +95,9 @@ def _ensure_member(incident: Incident, user: User, role: str, actor: User | None
     if created:
         events.member_added_event(membership=membership, actor=actor)
     elif role == MemberRole.LEAD and membership.role != MemberRole.LEAD:
-        membership.role = MemberRole.LEAD
+        old_role, membership.role = membership.role, MemberRole.LEAD
         membership.save(update_fields=["role"])
+        events.member_role_changed_event(membership=membership, actor=actor, old=old_role)
     return membership
 
 
@@ -139,10 +140,10 @@ def incident_open(
         incident.reference = _next_reference(now)
         incident.save()
         events.opened_event(incident=incident, actor=opened_by)
-        if opened_by.role != Role.INTEGRATION:
-            _ensure_member(incident, opened_by, MemberRole.RESPONDER, opened_by)
         if lead is not None:
             _ensure_member(incident, lead, MemberRole.LEAD, opened_by)
+        if opened_by.role != Role.INTEGRATION:
+            _ensure_member(incident, opened_by, MemberRole.RESPONDER, opened_by)
     return incident
 
 
@@ -156,6 +157,13 @@ def incident_update(*, incident: Incident, actor: User, version: int, changes: d
     if unknown:
         raise ValidationError({field: ["This field cannot be changed here."] for field in sorted(unknown)})
     changed = {field: value for field, value in changes.items() if getattr(incident, field) != value}
+    if not changed:
+        # Nothing to write: don't bump the version (that would make other editors conflict for
+        # nothing), but a stale caller still learns the incident moved on.
+        current = Incident.objects.get(pk=incident.pk)
+        if current.version != version:
+            raise ConflictError(current, version)
+        return current
     candidate = Incident.objects.get(pk=incident.pk)
     for field, value in changed.items():
         setattr(candidate, field, value)

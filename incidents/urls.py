@@ -1,6 +1,9 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from . import views
+from .converters import ReferenceConverter
+
+register_converter(ReferenceConverter, "reference")
 
 app_name = "incidents"
 
@@ -8,10 +11,10 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("incidents/", views.incident_list, name="list"),
     path("incidents/new/", views.incident_create, name="create"),
-    path("incidents/<str:reference>/", views.incident_detail, name="detail"),
-    path("incidents/<str:reference>/edit/", views.incident_edit, name="edit"),
-    path("incidents/<str:reference>/transition/", views.incident_transition, name="transition"),
-    path("incidents/<str:reference>/findings/", views.finding_add, name="finding-add"),
-    path("incidents/<str:reference>/tasks/", views.task_add, name="task-add"),
-    path("incidents/<str:reference>/tasks/<int:task_id>/toggle/", views.task_toggle, name="task-toggle"),
+    path("incidents/<reference:reference>/", views.incident_detail, name="detail"),
+    path("incidents/<reference:reference>/edit/", views.incident_edit, name="edit"),
+    path("incidents/<reference:reference>/transition/", views.incident_transition, name="transition"),
+    path("incidents/<reference:reference>/findings/", views.finding_add, name="finding-add"),
+    path("incidents/<reference:reference>/tasks/", views.task_add, name="task-add"),
+    path("incidents/<reference:reference>/tasks/<int:task_id>/toggle/", views.task_toggle, name="task-toggle"),
 ]

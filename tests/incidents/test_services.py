@@ -157,6 +157,14 @@ class TestUpdate:
         assert incident.title == "Lead's title"
         assert incident.version == 2
 
+    def test_update_without_changes_keeps_the_version_but_still_detects_staleness(self, lead, incident):
+        same = services.incident_update(incident=incident, actor=lead, version=1, changes={"title": incident.title})
+        assert same.version == 1
+        assert not Activity.objects.filter(incident=incident, verb="updated").exists()
+        services.incident_update(incident=incident, actor=lead, version=1, changes={"title": "Moved on"})
+        with pytest.raises(services.ConflictError):
+            services.incident_update(incident=incident, actor=lead, version=1, changes={"title": "Moved on"})
+
     def test_status_and_reference_cannot_be_edited(self, lead, incident):
         with pytest.raises(ValidationError) as exc:
             services.incident_update(
@@ -241,3 +249,18 @@ def test_references_stay_unique_under_concurrent_opening(postgres):
     assert len(references) == len(set(references)) == threads * per_thread
     numbers = sorted(int(re.fullmatch(r"IR-\d{4}-(\d{4})", ref).group(1)) for ref in references)
     assert numbers == list(range(1, threads * per_thread + 1))
+
+
+def test_opener_who_leads_is_added_once_as_lead(lead):
+    incident = make_incident(opened_by=lead, lead=lead)
+    assert list(Membership.objects.filter(incident=incident).values_list("role", flat=True)) == ["lead"]
+    entry = Activity.objects.get(incident=incident, verb="member_added")
+    assert entry.text == f"added {lead} as lead"
+
+
+def test_promoting_a_member_to_lead_is_recorded(lead, responder, incident):
+    services.member_add(incident=incident, user=responder, actor=lead)
+    services.incident_update(incident=incident, actor=lead, version=1, changes={"lead": responder})
+    assert Membership.objects.get(incident=incident, user=responder).role == "lead"
+    entry = Activity.objects.get(incident=incident, verb="member_role_changed")
+    assert entry.text == f"made {responder} lead (was responder)"

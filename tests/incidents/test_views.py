@@ -128,6 +128,10 @@ class TestDetail:
         assert response.status_code == 200
         assert response.content.decode().count('class="finding"') == 10
 
+    @pytest.mark.parametrize("reference", ["%00", "IR-2026-00%0001", "nope", "IR-26-1"])
+    def test_malformed_reference_is_404(self, login, lead, reference):
+        assert login(lead).get(f"/incidents/{reference}/").status_code == 404
+
     def test_restricted_incident_is_404_for_outsiders(self, login, outsider, executive, restricted_incident):
         for user in (outsider, executive):
             assert login(user).get(restricted_incident.get_absolute_url()).status_code == 404

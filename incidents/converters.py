@@ -1,0 +1,19 @@
+"""The shape of an incident reference in URLs (IR-2026-0042).
+
+Matching it in the resolver turns anything else (including text PostgreSQL cannot compare, such
+as NUL) into a 404 before a view or query runs.
+"""
+
+from __future__ import annotations
+
+REFERENCE_REGEX = r"IR-\d{4}-\d{4,}"
+
+
+class ReferenceConverter:
+    regex = REFERENCE_REGEX
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
