@@ -38,6 +38,12 @@ def browser(chromium: str, _allow_orm_beside_playwright: None) -> Iterator[objec
             yield browser
         finally:
             browser.close()
+            # While Playwright's loop runs, Django keys connections by async context, so ORM
+            # calls made by the test opened a connection of their own: close it here, in that
+            # context, or it outlives the test and blocks dropping the test database.
+            from django.db import connections
+
+            connections.close_all()
 
 
 @pytest.fixture
