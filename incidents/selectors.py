@@ -27,7 +27,9 @@ def incidents_visible_to(user: User | AnonymousUser) -> QuerySet[Incident]:
         return Incident.objects.none()
     if user.sees_everything:
         return Incident.objects.all()
-    is_member = Exists(Membership.objects.filter(incident=OuterRef("pk"), user=user))
+    # pk IN (...) rather than a correlated EXISTS: the same rows, but PostgreSQL costs COUNT(*) of
+    # the EXISTS form at ~170k, above jit_above_cost, and JIT-compiles it on every list request.
+    is_member = Q(pk__in=Membership.objects.filter(user=user).values("incident_id"))
     if user.role == Role.VENDOR:
         return Incident.objects.filter(is_member)
     return Incident.objects.filter(Q(restricted=False) | is_member)
@@ -69,7 +71,7 @@ def incident_detail(*, viewer: User, reference: str) -> Incident | None:
 def my_open_incidents(*, viewer: User) -> QuerySet[Incident]:
     return (
         incidents_visible_to(viewer)
-        .filter(Q(lead=viewer) | Exists(Membership.objects.filter(incident=OuterRef("pk"), user=viewer)))
+        .filter(Q(lead=viewer) | Q(pk__in=Membership.objects.filter(user=viewer).values("incident_id")))
         .filter(status__in=OPEN_STATUSES)
         .select_related("lead")
     )
@@ -88,4 +90,7 @@ def assignable_users(*, incident: Incident) -> QuerySet[User]:
     users = User.objects.filter(is_active=True).exclude(role=Role.INTEGRATION)
     if incident.restricted:
         return users.filter(memberships__incident=incident)
-    return users.filter(~Q(role=Role.VENDOR) | Q(memberships__incident=incident)).distinct()
+    # EXISTS, not a join: OR-ing a join condition makes it a LEFT JOIN over every membership row
+    # (68k at 20k incidents), de-duplicated with DISTINCT: 43 ms instead of 1.6 ms.
+    is_member = Exists(Membership.objects.filter(incident=incident, user=OuterRef("pk")))
+    return users.filter(~Q(role=Role.VENDOR) | is_member)

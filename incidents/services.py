@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -83,11 +83,16 @@ def _check_visible(field: str, user: User | None, incident: Incident) -> None:
 
 def _next_reference(now: datetime) -> str:
     """IR-YYYY-NNNN, unique under concurrency: the year's counter row is locked until commit."""
-    ReferenceCounter.objects.get_or_create(year=now.year)
-    counter = ReferenceCounter.objects.select_for_update().get(year=now.year)
-    counter.last += 1
-    counter.save(update_fields=["last"])
-    return f"IR-{now.year}-{counter.last:04d}"
+    # One statement: creates the year's row or increments it, holding the row lock until commit.
+    table = connection.ops.quote_name(ReferenceCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (year, last) VALUES (%s, 1) "  # noqa: S608 - table name from the model
+            f"ON CONFLICT (year) DO UPDATE SET last = {table}.last + 1 RETURNING last",
+            [now.year],
+        )
+        (last,) = cursor.fetchone()
+    return f"IR-{now.year}-{last:04d}"
 
 
 def _ensure_member(incident: Incident, user: User, role: str, actor: User | None) -> Membership:
@@ -133,17 +138,24 @@ def incident_open(
         updated_at=now,
         reference="pending",
     )
-    incident.full_clean(exclude=["reference"])
+    # clean_fields already checks the choices that the CHECK constraints repeat, and the users are
+    # loaded objects: skip the 3 constraint queries and the 1-2 FK existence queries.
+    incident.full_clean(exclude=["reference", "opened_by", "lead"], validate_constraints=False)
     if incident.detected_at > now:
         raise ValidationError({"detected_at": ["Detection time cannot be in the future."]})
     with transaction.atomic():
         incident.reference = _next_reference(now)
         incident.save()
         events.opened_event(incident=incident, actor=opened_by)
+        # A new incident has no members: insert directly (no get_or_create lookup, no savepoints).
+        roles: dict[User, str] = {}
         if lead is not None:
-            _ensure_member(incident, lead, MemberRole.LEAD, opened_by)
+            roles[lead] = MemberRole.LEAD
         if opened_by.role != Role.INTEGRATION:
-            _ensure_member(incident, opened_by, MemberRole.RESPONDER, opened_by)
+            roles.setdefault(opened_by, MemberRole.RESPONDER)
+        for user, role in roles.items():
+            membership = Membership.objects.create(incident=incident, user=user, role=role, added_at=now)
+            events.member_added_event(membership=membership, actor=opened_by)
     return incident
 
 

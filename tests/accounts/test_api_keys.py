@@ -97,7 +97,7 @@ def test_read_scope_reads_but_cannot_write(api_key, lead):
     assert read.status_code == 200
     assert write.status_code == 403
     assert write.json() == {"detail": "This API key lacks the 'incidents:write' scope."}
-    assert read.json()["count"] == 0  # nothing was created by the refused POST
+    assert read.json()["results"] == []  # nothing was created by the refused POST
 
 
 def test_write_scope_alone_cannot_read(api_key, lead):
