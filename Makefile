@@ -33,8 +33,9 @@ test: lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest
 
+# Wipes and reseeds the bench database (its name must contain "bench"); see benchmarks/README.md.
 bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/incidents.py
+	DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/breachline_bench}" $(BIN)/python benchmarks/incidents.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache
