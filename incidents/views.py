@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -164,46 +168,57 @@ def _render_tasks(request: HttpRequest, incident: Incident, form: TaskForm | Non
     )
 
 
-@login_required
-@require_POST
-def finding_add(request: HttpRequest, reference: str) -> HttpResponse:
-    incident = _visible_or_404(request.user, reference)
-    form = FindingForm(request.POST)
+def _add_in_place(
+    request: HttpRequest,
+    incident: Incident,
+    form: forms.Form,
+    save: Callable[[dict[str, Any]], object],
+    render_panel: Callable[..., HttpResponse],
+    what: str,
+) -> HttpResponse:
+    """Validate ``form`` and ``save`` its data. htmx gets the panel back (with the errors, or a
+    fresh form); a plain POST is redirected to the incident, with the errors as a message."""
     if form.is_valid():
         try:
-            services.finding_add(incident=incident, author=request.user, body=form.cleaned_data["body"])
+            save(form.cleaned_data)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
             form = None
-    if not request.htmx:
-        if form is not None:
-            messages.error(
-                request, "The finding was not saved: " + " ".join(e for errs in form.errors.values() for e in errs)
-            )
-        return redirect(incident)
-    return _render_findings(request, incident, form)
+    if request.htmx:
+        return render_panel(request, incident, form)
+    if form is not None:
+        errors = " ".join(error for errors in form.errors.values() for error in errors)
+        messages.error(request, f"The {what} was not saved: {errors}")
+    return redirect(incident)
+
+
+@login_required
+@require_POST
+def finding_add(request: HttpRequest, reference: str) -> HttpResponse:
+    incident = _visible_or_404(request.user, reference)
+    return _add_in_place(
+        request,
+        incident,
+        FindingForm(request.POST),
+        lambda data: services.finding_add(incident=incident, author=request.user, body=data["body"]),
+        _render_findings,
+        "finding",
+    )
 
 
 @login_required
 @require_POST
 def task_add(request: HttpRequest, reference: str) -> HttpResponse:
     incident = _visible_or_404(request.user, reference)
-    form = TaskForm(request.POST, assignees=selectors.assignable_users(incident=incident))
-    if form.is_valid():
-        try:
-            services.task_add(incident=incident, actor=request.user, **form.cleaned_data)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            form = None
-    if not request.htmx:
-        if form is not None:
-            messages.error(
-                request, "The task was not saved: " + " ".join(e for errs in form.errors.values() for e in errs)
-            )
-        return redirect(incident)
-    return _render_tasks(request, incident, form)
+    return _add_in_place(
+        request,
+        incident,
+        TaskForm(request.POST, assignees=selectors.assignable_users(incident=incident)),
+        lambda data: services.task_add(incident=incident, actor=request.user, **data),
+        _render_tasks,
+        "task",
+    )
 
 
 @login_required

@@ -206,6 +206,15 @@ class TestTransitionsAndPartials:
         assert b"This field is required." in response.content
         assert Finding.objects.count() == 0
 
+    def test_without_htmx_the_form_posts_and_redirects(self, login, responder, incident):
+        url = reverse("incidents:finding-add", args=[incident.reference])
+        client = login(responder)
+        saved = client.post(url, {"body": "Beacon every 60 s"})
+        assert saved.status_code == 302 and saved["Location"] == incident.get_absolute_url()
+        refused = client.post(url, {"body": ""}, follow=True)
+        assert b"The finding was not saved: This field is required." in refused.content
+        assert list(incident.findings.values_list("body", flat=True)) == ["Beacon every 60 s"]
+
     def test_task_add_and_toggle(self, login, lead, responder, incident):
         client = login(lead)
         add = reverse("incidents:task-add", args=[incident.reference])
