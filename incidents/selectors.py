@@ -35,15 +35,10 @@ def incidents_visible_to(user: User | AnonymousUser) -> QuerySet[Incident]:
     return Incident.objects.filter(Q(restricted=False) | is_member)
 
 
-def incident_list(*, viewer: User, filters: dict[str, Any] | None = None) -> QuerySet[Incident]:
-    """The filtered list (filters: see ``IncidentFilter``); invalid filter values are ignored.
-
-    Callers that must report bad filter values use ``incident_filter`` and its ``errors``.
-    """
-    return incident_filter(viewer=viewer, filters=filters).qs
-
-
 def incident_filter(*, viewer: User, filters: dict[str, Any] | None = None) -> IncidentFilter:
+    """The browser list's filters (see ``IncidentFilter``) over what ``viewer`` may see; check
+    ``is_valid()``/``errors`` before using ``.qs``. The API applies the same FilterSet through
+    DRF's filter backend on the same visible queryset."""
     queryset = incidents_visible_to(viewer).select_related("lead")
     return IncidentFilter(filters or {}, queryset=queryset, viewer=viewer)
 

@@ -82,8 +82,8 @@ def _check_visible(field: str, user: User | None, incident: Incident) -> None:
 
 
 def _next_reference(now: datetime) -> str:
-    """IR-YYYY-NNNN, unique under concurrency: the year's counter row is locked until commit."""
-    # One statement: creates the year's row or increments it, holding the row lock until commit.
+    """IR-YYYY-NNNN, unique under concurrency: one statement creates the year's counter row or
+    increments it, and the row stays locked until the caller's transaction commits."""
     table = connection.ops.quote_name(ReferenceCounter._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -190,8 +190,7 @@ def incident_update(*, incident: Incident, actor: User, version: int, changes: d
         if not updated:
             raise ConflictError(Incident.objects.get(pk=incident.pk), version)
         incident.refresh_from_db()
-        if changed:
-            events.updated_event(incident=incident, actor=actor, fields=changed)
+        events.updated_event(incident=incident, actor=actor, fields=changed)
         if changed.get("lead") is not None:
             _ensure_member(incident, changed["lead"], MemberRole.LEAD, actor)
     return incident
