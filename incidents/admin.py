@@ -1,6 +1,8 @@
 from django.contrib import admin
 
+from . import services
 from .models import Activity, Finding, Incident, Membership, Task
+from .services import EDITABLE_FIELDS
 
 
 class MembershipInline(admin.TabularInline):
@@ -17,8 +19,8 @@ class IncidentAdmin(admin.ModelAdmin):
     list_select_related = ("lead",)
     # Status and version change only through incidents.services (transitions, optimistic lock).
     readonly_fields = (
-        "reference", "status", "version", "acknowledged_at", "contained_at", "resolved_at", "closed_at",
-        "created_at", "updated_at", "opened_by",
+        "reference", "status", "version", "reported_at", "acknowledged_at", "contained_at", "resolved_at",
+        "closed_at", "created_at", "updated_at", "opened_by",
     )  # fmt: skip
     autocomplete_fields = ["lead"]
     inlines = [MembershipInline]
@@ -26,6 +28,13 @@ class IncidentAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         # Incidents are opened through the app, which assigns the reference.
         return False
+
+    def save_model(self, request, obj: Incident, form, change: bool) -> None:
+        # Through the service, like every other edit: the version is bumped (so an editor in the
+        # app holding the old one gets a conflict) and the change lands in the activity log.
+        current = Incident.objects.get(pk=obj.pk)
+        changes = {field: form.cleaned_data[field] for field in form.changed_data if field in EDITABLE_FIELDS}
+        services.incident_update(incident=current, actor=request.user, version=current.version, changes=changes)
 
 
 @admin.register(Finding)

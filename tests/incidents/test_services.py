@@ -264,3 +264,13 @@ def test_promoting_a_member_to_lead_is_recorded(lead, responder, incident):
     assert Membership.objects.get(incident=incident, user=responder).role == "lead"
     entry = Activity.objects.get(incident=incident, verb="member_role_changed")
     assert entry.text == f"made {responder} lead (was responder)"
+
+
+@pytest.mark.parametrize(("field", "value"), [("severity", "huge"), ("status", "pwned"), ("category", "aliens")])
+def test_the_database_refuses_values_outside_the_choices(lead, field, value):
+    # CHECK constraints back the choices for writes that bypass model validation.
+    from django.db import IntegrityError, transaction
+
+    incident = make_incident(opened_by=lead)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Incident.objects.filter(pk=incident.pk).update(**{field: value})
