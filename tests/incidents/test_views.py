@@ -35,6 +35,20 @@ def test_login_and_logout(client, lead):
     assert client.get(reverse("incidents:home")).status_code == 302
 
 
+def test_home_lists_my_open_incidents_and_tasks(login, lead, responder, django_assert_max_num_queries):
+    mine = [make_incident(opened_by=responder, lead=lead, title=f"Mine {n}") for n in range(8)]
+    make_incident(opened_by=responder, title="Not mine")
+    services.incident_transition(incident=mine[0], to=Status.CLOSED, actor=lead)
+    for incident in mine[1:4]:
+        services.task_add(incident=incident, actor=lead, title=f"Task on {incident.reference}", assignee=lead)
+    client = login(lead)
+    # session, user, my open incidents (lead joined), my open tasks (incident joined)
+    with django_assert_max_num_queries(4):
+        response = client.get(reverse("incidents:home"))
+    assert [i.title for i in response.context["incidents"]] == [f"Mine {n}" for n in range(7, 0, -1)]
+    assert len(response.context["tasks"]) == 3
+
+
 class TestList:
     def test_filters_and_search(self, login, lead, responder):
         make_incident(opened_by=lead, title="Ransom note on file server", severity="critical", category="ransomware")
