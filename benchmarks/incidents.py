@@ -177,7 +177,7 @@ def seed(now: datetime) -> Seeded:
     from django.db import connection, transaction
 
     from accounts.models import Role, User
-    from incidents.models import Activity, Finding, Incident, Membership, ReferenceCounter, Task
+    from incidents.models import Activity, Finding, Incident, Membership, ReferenceCounter, Task, format_reference
 
     rng = random.Random(SEED)
     started = time.perf_counter()
@@ -236,7 +236,7 @@ def seed(now: datetime) -> Seeded:
             personal = rng.random() < 0.25
             incidents.append(
                 Incident(
-                    reference=f"IR-{created_at.year}-{per_year[created_at.year]:04d}",
+                    reference=format_reference(created_at.year, per_year[created_at.year]),
                     title=title,
                     summary=_summary(rng, title, system),
                     severity=rng.choices(severities, sev_w)[0],

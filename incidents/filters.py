@@ -7,7 +7,7 @@ from typing import Any
 import django_filters
 from django.db.models import Q, QuerySet
 
-from .models import Category, Incident, Membership, Severity, Status
+from .models import Category, Incident, Severity, Status, works_on
 
 
 class IncidentFilter(django_filters.FilterSet):
@@ -44,5 +44,5 @@ class IncidentFilter(django_filters.FilterSet):
     def filter_mine(self, queryset: QuerySet[Incident], name: str, value: bool | None) -> QuerySet[Incident]:
         if value is None or self.viewer is None:
             return queryset
-        mine = Q(lead=self.viewer) | Q(pk__in=Membership.objects.filter(user=self.viewer).values("incident_id"))
+        mine = works_on(self.viewer)
         return queryset.filter(mine) if value else queryset.exclude(mine)

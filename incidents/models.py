@@ -6,6 +6,8 @@ through ``incidents.services``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.validators import MaxLengthValidator
 from django.db import models
@@ -73,6 +75,11 @@ class ReferenceCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.year}: {self.last}"
+
+
+def format_reference(year: int, number: int) -> str:
+    """IR-2026-0042: the human reference (matched in URLs by ``converters.REFERENCE_REGEX``)."""
+    return f"IR-{year}-{number:04d}"
 
 
 class Incident(models.Model):
@@ -157,6 +164,18 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} on {self.incident_id} ({self.role})"
+
+
+def member_of(user: Any) -> models.Q:
+    """Incidents ``user`` is a member of, as ``pk IN (memberships)``: the same rows as a correlated
+    EXISTS, but PostgreSQL costs COUNT(*) of the EXISTS form above ``jit_above_cost`` and would
+    JIT-compile it on every list request."""
+    return models.Q(pk__in=Membership.objects.filter(user=user).values("incident_id"))
+
+
+def works_on(user: Any) -> models.Q:
+    """Incidents ``user`` leads or is a member of: "mine" in lists and on the home page."""
+    return models.Q(lead=user) | member_of(user)
 
 
 class Finding(models.Model):

@@ -31,6 +31,7 @@ from .models import (
     Severity,
     Status,
     Task,
+    format_reference,
 )
 from .selectors import incidents_visible_to
 
@@ -92,7 +93,7 @@ def _next_reference(now: datetime) -> str:
             [now.year],
         )
         (last,) = cursor.fetchone()
-    return f"IR-{now.year}-{last:04d}"
+    return format_reference(now.year, last)
 
 
 def _ensure_member(incident: Incident, user: User, role: str, actor: User | None) -> Membership:
