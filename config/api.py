@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from incidents.services import ConflictError
+from .errors import ConflictError
 
 
 class Pagination(PageNumberPagination):

@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Role, User
+from config.errors import ConflictError
 
 from . import events
 from .models import (
@@ -49,18 +50,6 @@ EDITABLE_FIELDS = frozenset(
         "detected_at",
     }
 )
-
-
-class ConflictError(Exception):
-    """The incident was changed by someone else since the caller read ``version``."""
-
-    def __init__(self, incident: Incident, expected_version: int) -> None:
-        self.incident = incident
-        self.expected_version = expected_version
-        super().__init__(
-            f"{incident.reference} was changed by someone else (you had version {expected_version}, "
-            f"it is now {incident.version}). Reload it and apply your change again."
-        )
 
 
 def _require_writer(actor: User) -> None:
