@@ -17,6 +17,9 @@ class Role(models.TextChoices):
 # Roles that may change incidents they can see; the others only read. Integrations are further
 # limited by their API key's scopes.
 WRITER_ROLES = frozenset({Role.ADMIN, Role.LEAD, Role.RESPONDER, Role.INTEGRATION})
+# The global role "incident lead" (and admins): who may be made an incident's lead. Not to be
+# confused with an incident's lead, the one person in Incident.lead (incidents.permissions).
+LEADER_ROLES = frozenset({Role.ADMIN, Role.LEAD})
 
 
 class User(AbstractUser):

@@ -30,3 +30,14 @@ class HasScope(BasePermission):
         # The scope's value ('incidents:write'), which is what the key's owner must grant, not the enum's repr.
         self.message = f"This API key lacks the '{scope}' scope."
         return key.has_scope(scope)
+
+
+def may_read_back(request: Request, view: APIView) -> bool:
+    """Whether a write's response may carry the whole object: always for a person (their role
+    governs reads), for an API key only if it also holds the view's read scope. A write-only key
+    gets the minimal result (reference or id, and version) and learns nothing else."""
+    key = request.auth
+    if not isinstance(key, APIKey):
+        return True
+    scope = getattr(view, "read_scope", None)
+    return scope is not None and key.has_scope(scope)

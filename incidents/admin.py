@@ -1,64 +1,179 @@
+"""Django admin for staff. Every write goes through ``incidents.services`` (rule table, version,
+activity entry) or is not offered: findings, tasks and activity are read-only here, incidents
+are opened in the app and never deleted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
 from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
 
 from . import services
-from .models import Activity, Finding, Incident, Membership, Task
-from .services import EDITABLE_FIELDS
+from .models import INCIDENT_EDITABLE_FIELDS, Activity, Finding, Incident, MemberRole, Membership, Task
+from .permissions import lead_candidates
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shown to staff, never written through the admin."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class IncidentAdminForm(forms.ModelForm):
+    # The version the page was loaded with: a save from a stale page is refused, not applied
+    # over someone else's edit.
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+    class Meta:
+        model = Incident
+        fields = [*INCIDENT_EDITABLE_FIELDS, "version"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["lead"].queryset = lead_candidates()
+
+    def clean_version(self) -> int:
+        version = self.cleaned_data["version"]
+        current = Incident.objects.filter(pk=self.instance.pk).values_list("version", flat=True).first()
+        if current is not None and current != version:
+            raise forms.ValidationError(
+                f"Someone changed this incident since you opened this page (version {version}, now {current}). "
+                "Reload the page and apply your change again."
+            )
+        return version
+
+    def _post_clean(self) -> None:
+        # The service validates the whole row; don't mutate the instance here.
+        pass
+
+
+class MembershipFormSet(BaseInlineFormSet):
+    """Members are changed through the services (rule table, activity entries)."""
+
+    def _deleting(self, form: forms.Form) -> bool:
+        return bool(form.cleaned_data.get("DELETE"))
+
+    def _role_changed(self, form: forms.Form) -> bool:
+        # form.instance already carries the posted values (construct_instance): compare with the
+        # role the row was loaded with.
+        return form.instance.pk is not None and form.cleaned_data.get("role") != form.initial.get("role")
+
+    def clean(self) -> None:
+        super().clean()
+        for form in self.forms:
+            if not getattr(form, "cleaned_data", None):
+                continue
+            touched = self._deleting(form) or self._role_changed(form) or form.instance.pk is None
+            if form.instance.pk and form.initial.get("role") == MemberRole.LEAD and touched:
+                form.add_error(None, "The lead's membership follows the incident's lead field: change that instead.")
+            elif form.cleaned_data.get("role") == MemberRole.LEAD and not self._deleting(form) and touched:
+                form.add_error("role", "Make someone the lead with the incident's lead field.")
+            elif form.instance.pk and getattr(form.cleaned_data.get("user"), "pk", None) != form.initial.get("user"):
+                form.add_error("user", "A row is one person's membership: delete it and add the other person.")
+
+    def save_through_services(self, actor: Any) -> None:
+        # What ModelAdmin reads to write its change message.
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        incident = self.instance
+        for form in self.forms:
+            if not getattr(form, "cleaned_data", None):
+                continue
+            membership = form.instance
+            if membership.pk and self._deleting(form):
+                services.member_remove(incident=incident, user=membership.user, actor=actor)
+                self.deleted_objects.append(membership)
+            elif membership.pk is None and not self._deleting(form):
+                added = services.member_add(
+                    incident=incident, user=form.cleaned_data["user"], actor=actor, role=form.cleaned_data["role"]
+                )
+                self.new_objects.append(added)
+            elif self._role_changed(form):
+                changed = services.member_role_change(
+                    incident=incident, user=membership.user, actor=actor, role=form.cleaned_data["role"]
+                )
+                self.changed_objects.append((changed, ["role"]))
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipFormSet
     extra = 0
     autocomplete_fields = ["user"]
+    fields = ("user", "role", "added_at")
+    readonly_fields = ("added_at",)
+
 
 
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
+    form = IncidentAdminForm
     list_display = ("reference", "title", "severity", "status", "category", "lead", "restricted", "created_at")
     list_filter = ("status", "severity", "category", "restricted", "personal_data")
     search_fields = ("reference", "title")
     list_select_related = ("lead",)
     # Status and version change only through incidents.services (transitions, optimistic lock).
     readonly_fields = (
-        "reference", "status", "version", "reported_at", "acknowledged_at", "contained_at", "resolved_at",
+        "reference", "status", "reported_at", "acknowledged_at", "contained_at", "resolved_at",
         "closed_at", "created_at", "updated_at", "opened_by",
     )  # fmt: skip
-    autocomplete_fields = ["lead"]
     inlines = [MembershipInline]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         # Incidents are opened through the app, which assigns the reference.
         return False
 
-    def save_model(self, request, obj: Incident, form, change: bool) -> None:
-        # Through the service, like every other edit: the version is bumped (so an editor in the
-        # app holding the old one gets a conflict) and the change lands in the activity log.
-        current = Incident.objects.get(pk=obj.pk)
-        changes = {field: form.cleaned_data[field] for field in form.changed_data if field in EDITABLE_FIELDS}
-        services.incident_update(incident=current, actor=request.user, version=current.version, changes=changes)
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting would erase findings, tasks and the activity log with it.
+        return False
+
+    def get_form(self, request: HttpRequest, obj: Incident | None = None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None:
+            form.base_fields["version"].initial = obj.version
+        return form
+
+    def save_model(self, request: HttpRequest, obj: Incident, form: IncidentAdminForm, change: bool) -> None:
+        # Through the service, like every other edit, with the version the page was loaded with:
+        # the version is bumped and the change (old → new) lands in the activity log.
+        changes = {field: form.cleaned_data[field] for field in form.changed_data if field in INCIDENT_EDITABLE_FIELDS}
+        services.incident_update(
+            incident=obj, actor=request.user, version=form.cleaned_data["version"], changes=changes
+        )
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if isinstance(formset, MembershipFormSet):
+            formset.save_through_services(request.user)
+        else:
+            super().save_formset(request, form, formset, change)
 
 
 @admin.register(Finding)
-class FindingAdmin(admin.ModelAdmin):
+class FindingAdmin(ReadOnlyAdmin):
     list_display = ("incident", "author", "created_at")
     list_select_related = ("incident", "author")
-    raw_id_fields = ("incident",)
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(ReadOnlyAdmin):
     list_display = ("title", "incident", "assignee", "due_on", "done")
     list_filter = ("done",)
     list_select_related = ("incident", "assignee")
-    raw_id_fields = ("incident",)
 
 
 @admin.register(Activity)
-class ActivityAdmin(admin.ModelAdmin):
+class ActivityAdmin(ReadOnlyAdmin):
+    """The activity log is append-only: nobody adds, edits or deletes an entry."""
+
     list_display = ("incident", "actor", "verb", "created_at")
+    list_filter = ("verb",)
     list_select_related = ("incident", "actor")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

@@ -16,15 +16,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Role, Scope, User
+from accounts.permissions import may_read_back
+from config.serializers import StrictFieldsMixin
 
 from . import selectors, services
 from .converters import REFERENCE_REGEX
 from .filters import IncidentFilter
 from .markdown import render_markdown
-from .models import Finding, Incident, Status, Task
+from .models import INCIDENT_EDITABLE_FIELDS, Finding, Incident, Status, Task
 
 
 class UsernameField(serializers.SlugRelatedField):
+    """A person by username. Any active person is accepted here; whether they may lead or be
+    assigned is the rule table's to say (``incidents.permissions``), through the service, which
+    answers 400 naming the field and the reason."""
+
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("slug_field", "username")
         if not kwargs.get("read_only"):
@@ -66,42 +72,47 @@ class IncidentListSerializer(IncidentSerializer):
         read_only_fields = fields
 
 
-class IncidentWriteSerializer(serializers.ModelSerializer):
+class IncidentWriteSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     lead = UsernameField(required=False, allow_null=True)
+
+    read_only_names = frozenset(IncidentSerializer.Meta.fields)
+    read_only_messages = {
+        "status": "Open the incident, then change its status with POST /api/v1/incidents/{reference}/transition/.",
+        "reference": "References are assigned by Breachline.",
+    }
 
     class Meta:
         model = Incident
-        fields = [
-            "title", "summary", "severity", "category", "lead", "restricted", "personal_data",
-            "records_affected", "detected_at",
-        ]  # fmt: skip
+        fields = list(INCIDENT_EDITABLE_FIELDS)
 
 
 class IncidentUpdateSerializer(IncidentWriteSerializer):
     version = serializers.IntegerField(min_value=1, help_text="The version you read; 409 if it changed since.")
 
-    class Meta(IncidentWriteSerializer.Meta):
-        fields = [*IncidentWriteSerializer.Meta.fields, "version"]
-
-    # Read-only fields a client may plausibly try to PATCH: say why instead of ignoring them.
-    NOT_PATCHABLE = {
+    read_only_messages = {
         "status": "Change the status with POST /api/v1/incidents/{reference}/transition/.",
         "reference": "The reference cannot be changed.",
     }
 
-    def validate(self, attrs: dict) -> dict:
-        errors = {field: [message] for field, message in self.NOT_PATCHABLE.items() if field in self.initial_data}
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
+    class Meta(IncidentWriteSerializer.Meta):
+        fields = [*IncidentWriteSerializer.Meta.fields, "version"]
 
 
-class TransitionSerializer(serializers.Serializer):
+class IncidentWriteResultSerializer(serializers.ModelSerializer):
+    """What a write answers to a key without ``incidents:read``: enough to write again."""
+
+    class Meta:
+        model = Incident
+        fields = ["reference", "version"]
+        read_only_fields = fields
+
+
+class TransitionSerializer(StrictFieldsMixin, serializers.Serializer):
     to = serializers.ChoiceField(choices=Status.choices)
     version = serializers.IntegerField(min_value=1, required=False, help_text="Optional optimistic-lock check.")
 
 
-class FindingSerializer(serializers.ModelSerializer):
+class FindingSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     author = UsernameField(read_only=True)
     body_html = serializers.SerializerMethodField()
 
@@ -114,7 +125,7 @@ class FindingSerializer(serializers.ModelSerializer):
         return render_markdown(finding.body)
 
 
-class TaskSerializer(serializers.ModelSerializer):
+class TaskSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     assignee = UsernameField(required=False, allow_null=True)
 
     class Meta:
@@ -143,13 +154,21 @@ class IncidentViewSet(
     def get_serializer_class(self):
         return IncidentListSerializer if self.action == "list" else IncidentSerializer
 
-    @extend_schema(request=IncidentWriteSerializer, responses={201: IncidentSerializer})
+    def _written(self, incident: Incident) -> dict:
+        full = may_read_back(self.request, self)
+        return (IncidentSerializer if full else IncidentWriteResultSerializer)(incident).data
+
+    @extend_schema(
+        request=IncidentWriteSerializer,
+        responses={201: IncidentSerializer},
+        description="Answers the whole incident; a key without incidents:read gets reference and version only.",
+    )
     def create(self, request: Request) -> Response:
         serializer = IncidentWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         incident = services.incident_open(opened_by=request.user, **serializer.validated_data)
         headers = {"Location": reverse("api:incident-detail", kwargs={"reference": incident.reference})}
-        return Response(IncidentSerializer(incident).data, status=status.HTTP_201_CREATED, headers=headers)
+        return Response(self._written(incident), status=status.HTTP_201_CREATED, headers=headers)
 
     @extend_schema(request=IncidentUpdateSerializer, responses={200: IncidentSerializer, 409: None})
     def partial_update(self, request: Request, reference: str) -> Response:
@@ -161,7 +180,7 @@ class IncidentViewSet(
             raise serializers.ValidationError({"version": ["This field is required."]})
         version = changes.pop("version")
         incident = services.incident_update(incident=incident, actor=request.user, version=version, changes=changes)
-        return Response(IncidentSerializer(incident).data)
+        return Response(self._written(incident))
 
     @extend_schema(request=TransitionSerializer, responses={200: IncidentSerializer, 409: None})
     @action(detail=True, methods=["post"])
@@ -175,7 +194,7 @@ class IncidentViewSet(
             version=serializer.validated_data.get("version"),
             actor=request.user,
         )
-        return Response(IncidentSerializer(incident).data)
+        return Response(self._written(incident))
 
 
 class IncidentChildMixin:
@@ -183,6 +202,18 @@ class IncidentChildMixin:
 
     read_scope = Scope.INCIDENTS_READ
     write_scope = Scope.INCIDENTS_WRITE
+
+    def _written(self, response: Response) -> Response:
+        # A write-only key learns the id of what it wrote and nothing else (see may_read_back).
+        if not may_read_back(self.request, self):
+            response.data = {"id": response.data["id"]}
+        return response
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        return self._written(super().create(request, *args, **kwargs))
+
+    def update(self, request: Request, *args, **kwargs) -> Response:
+        return self._written(super().update(request, *args, **kwargs))
 
     def get_incident(self) -> Incident:
         if not hasattr(self, "_incident"):

@@ -1,22 +1,20 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
-from django.db.models import Q
+from django.db.models import QuerySet
 
-from accounts.models import Role, User
+from accounts.models import User
 
-from .models import Finding, Incident, Task
+from .models import INCIDENT_EDITABLE_FIELDS, Finding, Incident, Task
+from .permissions import lead_candidates
 
 
 class UserChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, user: User) -> str:
         full = user.get_full_name()
         return f"{full} ({user.username})" if full else user.username
-
-
-def people() -> object:
-    """People who can lead or be assigned work: not integrations, not vendor collaborators."""
-    return User.objects.filter(is_active=True).exclude(Q(role=Role.INTEGRATION) | Q(role=Role.VENDOR))
 
 
 class IncidentForm(forms.ModelForm):
@@ -29,15 +27,12 @@ class IncidentForm(forms.ModelForm):
 
     class Meta:
         model = Incident
-        fields = [
-            "title", "severity", "category", "lead", "detected_at", "summary", "restricted",
-            "personal_data", "records_affected",
-        ]  # fmt: skip
+        fields = list(INCIDENT_EDITABLE_FIELDS)
         widgets = {"summary": forms.Textarea(attrs={"rows": 8})}
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["lead"].queryset = people()
+        self.fields["lead"].queryset = lead_candidates()
 
 
 class IncidentEditForm(IncidentForm):
@@ -47,9 +42,15 @@ class IncidentEditForm(IncidentForm):
     class Meta(IncidentForm.Meta):
         fields = [*IncidentForm.Meta.fields, "version"]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, can_manage_access: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["detected_at"].required = True
+        if not can_manage_access:
+            # Only the incident's lead or an admin changes who can see it (the rule table):
+            # show these fields, but a disabled field keeps its initial value whatever is posted.
+            for name in ("lead", "restricted"):
+                self.fields[name].disabled = True
+                self.fields[name].help_text = "Only the incident's lead or an admin can change this."
 
     def _post_clean(self) -> None:
         # Validation of the whole row is the service's job; don't mutate the instance here.
@@ -76,6 +77,7 @@ class TaskForm(forms.ModelForm):
         }
         labels = {"title": "New task", "due_on": "Due"}
 
-    def __init__(self, *args, assignees=None, **kwargs) -> None:
+    def __init__(self, *args: Any, assignees: QuerySet[User], **kwargs: Any) -> None:
+        # ``assignees`` is permissions.assignable_users(incident=…): the one definition.
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = assignees if assignees is not None else people()
+        self.fields["assignee"].queryset = assignees

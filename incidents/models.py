@@ -82,6 +82,36 @@ def format_reference(year: int, number: int) -> str:
     return f"IR-{year}-{number:04d}"
 
 
+# The fields people and integrations set on an incident, when opening it and later: the one
+# list that incident_open, incident_update, the browser forms, the API serializers and the admin
+# all read (in the order forms show them). Status has its own service (incident_transition);
+# the milestones, reference and version are stamped by the system.
+INCIDENT_EDITABLE_FIELDS: tuple[str, ...] = (
+    "title",
+    "severity",
+    "category",
+    "lead",
+    "detected_at",
+    "summary",
+    "restricted",
+    "personal_data",
+    "records_affected",
+)
+# Of those, the ones that decide who can see and change the incident (Action.MANAGE_ACCESS).
+INCIDENT_ACCESS_FIELDS = frozenset({"restricted", "lead"})
+
+# Milestones across reopenings (see docs/architecture.md, "Milestones"):
+# - acknowledged_at: the first acknowledgement; never cleared, not tied to a status.
+# - contained_at: when the *current* containment was achieved; cleared when the case falls back
+#   to investigating (containment failed) or is reopened.
+# - resolved_at: when the case was *last* recovered (or closed without recovery); cleared on a
+#   fall-back or reopening.
+# - closed_at: set exactly while the status is closed.
+_UNCONTAINED = ("new", "triage", "investigating")
+_CONTAINED = ("contained", "eradicated", "recovered")
+_UNRESOLVED = ("new", "triage", "investigating", "contained", "eradicated")
+
+
 class Incident(models.Model):
     reference = models.CharField(max_length=20, unique=True, editable=False)
     title = models.CharField(max_length=200)
@@ -128,6 +158,24 @@ class Incident(models.Model):
             models.CheckConstraint(condition=models.Q(severity__in=Severity.values), name="incident_severity_valid"),
             models.CheckConstraint(condition=models.Q(status__in=Status.values), name="incident_status_valid"),
             models.CheckConstraint(condition=models.Q(category__in=Category.values), name="incident_category_valid"),
+            models.CheckConstraint(
+                condition=models.Q(status="closed", closed_at__isnull=False)
+                | (~models.Q(status="closed") & models.Q(closed_at__isnull=True)),
+                name="incident_closed_at_iff_closed",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status__in=_UNCONTAINED) | models.Q(contained_at__isnull=True),
+                name="incident_uncontained_has_no_contained_at",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status__in=_CONTAINED) | models.Q(contained_at__isnull=False),
+                name="incident_contained_has_contained_at",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=_UNRESOLVED, resolved_at__isnull=True)
+                | (~models.Q(status__in=_UNRESOLVED) & models.Q(resolved_at__isnull=False)),
+                name="incident_resolved_at_iff_recovered_or_closed",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -212,15 +260,41 @@ class Task(models.Model):
         return self.title
 
 
+class Verb(models.TextChoices):
+    """Every kind of activity entry; each has one constructor in ``incidents.events``."""
+
+    OPENED = "opened", "Opened"
+    STATUS_CHANGED = "status_changed", "Status changed"
+    UPDATED = "updated", "Updated"
+    FINDING_ADDED = "finding_added", "Finding added"
+    TASK_ADDED = "task_added", "Task added"
+    TASK_UPDATED = "task_updated", "Task updated"
+    TASK_DONE = "task_done", "Task done or reopened"
+    MEMBER_ADDED = "member_added", "Member added"
+    MEMBER_REMOVED = "member_removed", "Member removed"
+    MEMBER_ROLE_CHANGED = "member_role_changed", "Member role changed"
+
+
+def _change_text(field: str, change: dict[str, Any]) -> str:
+    if field == "summary":
+        return "the summary"  # up to 50,000 characters: the entry keeps it, the line does not show it
+
+    def shown(value: Any) -> str:
+        return "—" if value in (None, "") else str(value)
+
+    return f"{field.replace('_', ' ')} from {shown(change.get('old'))} to {shown(change.get('new'))}"
+
+
 class Activity(models.Model):
     """Who changed what on an incident (the audit view, distinct from the attack timeline).
 
-    Rows are written only by the constructors in ``incidents.events``.
+    Rows are written only by the constructors in ``incidents.events``; ``data`` holds what
+    changed, old → new, so escalation and audit can read it.
     """
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="activities")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    verb = models.CharField(max_length=32)
+    verb = models.CharField(max_length=32, choices=Verb.choices)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -234,21 +308,29 @@ class Activity(models.Model):
     @property
     def text(self) -> str:
         d = self.data
+        who = d.get("name") or d.get("username")
         match self.verb:
-            case "opened":
+            case Verb.OPENED:
                 return f"opened the incident ({d.get('severity')})"
-            case "status_changed":
+            case Verb.STATUS_CHANGED:
                 return f"moved it from {d.get('old')} to {d.get('new')}"
-            case "updated":
-                return "changed " + ", ".join(d.get("fields", []))
-            case "finding_added":
+            case Verb.UPDATED:
+                changes = d.get("changes", {})
+                return "changed " + ", ".join(_change_text(field, change) for field, change in sorted(changes.items()))
+            case Verb.FINDING_ADDED:
                 return "added a finding"
-            case "task_added":
+            case Verb.TASK_ADDED:
                 return f"added the task “{d.get('title')}”"
-            case "task_done":
+            case Verb.TASK_UPDATED:
+                changes = d.get("changes", {})
+                fields = ", ".join(_change_text(field, change) for field, change in sorted(changes.items()))
+                return f"changed the task “{d.get('title')}”: {fields}"
+            case Verb.TASK_DONE:
                 return f"{'completed' if d.get('done') else 'reopened'} the task “{d.get('title')}”"
-            case "member_added":
-                return f"added {d.get('name') or d.get('username')} as {d.get('role')}"
-            case "member_role_changed":
-                return f"made {d.get('name') or d.get('username')} {d.get('new')} (was {d.get('old')})"
+            case Verb.MEMBER_ADDED:
+                return f"added {who} as {d.get('role')}"
+            case Verb.MEMBER_REMOVED:
+                return f"removed {who} (was {d.get('role')})"
+            case Verb.MEMBER_ROLE_CHANGED:
+                return f"made {who} {d.get('new')} (was {d.get('old')})"
         return self.verb

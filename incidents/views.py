@@ -9,17 +9,18 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
 
 from . import selectors, services
-from .forms import FindingForm, IncidentEditForm, IncidentForm, TaskForm, people
+from .forms import FindingForm, IncidentEditForm, IncidentForm, TaskForm
 from .models import Category, Incident, Severity, Status
+from .permissions import Action, assignable_users, case_permissions, lead_filter_choices, may, may_open_incidents
 
 
 def _visible_or_404(user: User, reference: str) -> Incident:
@@ -56,7 +57,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
             "statuses": Status.choices,
             "severities": Severity.choices,
             "categories": Category.choices,
-            "leads": people(),
+            "leads": lead_filter_choices(viewer=request.user, visible=incident_filter.queryset),
             "selected_status": request.GET.getlist("status"),
             "selected_severity": request.GET.getlist("severity"),
         },
@@ -65,7 +66,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def incident_create(request: HttpRequest) -> HttpResponse:
-    if not request.user.can_write:
+    if not may_open_incidents(request.user):
         messages.error(request, "Your role may not open incidents.")
         return redirect("incidents:list")
     form = IncidentForm(request.POST or None)
@@ -85,13 +86,16 @@ def incident_detail(request: HttpRequest, reference: str) -> HttpResponse:
     incident = selectors.incident_detail(viewer=request.user, reference=reference)
     if incident is None:
         raise Http404("No such incident.")
+    can = case_permissions(request.user, incident)  # from the prefetched memberships: no query
     return render(
         request,
         "incidents/detail.html",
         {
             "incident": incident,
+            "can": can,
             "finding_form": FindingForm(),
-            "task_form": TaskForm(assignees=selectors.assignable_users(incident=incident)),
+            # Only built (one query for its choices) for those who may add tasks.
+            "task_form": TaskForm(assignees=assignable_users(incident=incident)) if can["contribute"] else None,
             "transitions": [(s, Status(s).label) for s in incident.allowed_transitions],
         },
     )
@@ -100,10 +104,15 @@ def incident_detail(request: HttpRequest, reference: str) -> HttpResponse:
 @login_required
 def incident_edit(request: HttpRequest, reference: str) -> HttpResponse:
     incident = _visible_or_404(request.user, reference)
-    if not request.user.can_write:
-        messages.error(request, "Your role may not edit incidents.")
+    if not may(request.user, Action.EDIT, incident):
+        messages.error(request, "Only members working this incident (its lead and responders) may change it.")
         return redirect(incident)
-    form = IncidentEditForm(request.POST or None, instance=incident, initial={"version": incident.version})
+    form = IncidentEditForm(
+        request.POST or None,
+        instance=incident,
+        initial={"version": incident.version},
+        can_manage_access=may(request.user, Action.MANAGE_ACCESS, incident),
+    )
     status = 200
     if request.method == "POST" and form.is_valid():
         changes = {k: v for k, v in form.cleaned_data.items() if k != "version"}
@@ -115,8 +124,8 @@ def incident_edit(request: HttpRequest, reference: str) -> HttpResponse:
             form.add_error(None, str(exc))
             status = 409
             current = exc.incident
-        except ValidationError as exc:
-            form.add_error(None, exc)
+        except (ValidationError, PermissionDenied) as exc:
+            form.add_error(None, exc.messages if isinstance(exc, ValidationError) else str(exc))
         else:
             messages.success(request, f"Saved {incident.reference}.")
             return redirect(incident)
@@ -131,13 +140,16 @@ def incident_edit(request: HttpRequest, reference: str) -> HttpResponse:
 def incident_transition(request: HttpRequest, reference: str) -> HttpResponse:
     incident = _visible_or_404(request.user, reference)
     to = request.POST.get("to", "")
-    try:
-        version = int(request.POST["version"]) if request.POST.get("version") else None
-    except ValueError:
-        version = None
+    raw_version = request.POST.get("version", "")
+    if raw_version and not (raw_version.isascii() and raw_version.isdigit()):
+        # A malformed version must not silently skip the optimistic lock.
+        return HttpResponseBadRequest("The form's version is not a number: reload the incident and try again.")
+    version = int(raw_version) if raw_version else None
     try:
         incident = services.incident_transition(incident=incident, to=to, actor=request.user, version=version)
     except services.ConflictError as exc:
+        messages.error(request, str(exc))
+    except PermissionDenied as exc:
         messages.error(request, str(exc))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -151,19 +163,24 @@ def _render_findings(request: HttpRequest, incident: Incident, form: FindingForm
     return render(
         request,
         "incidents/_findings.html",
-        {"incident": incident, "findings": findings, "finding_form": form or FindingForm()},
+        {
+            "incident": incident,
+            "findings": findings,
+            "finding_form": form or FindingForm(),
+            "can": case_permissions(request.user, incident),
+        },
     )
 
 
 def _render_tasks(request: HttpRequest, incident: Incident, form: TaskForm | None = None) -> HttpResponse:
-    assignees = selectors.assignable_users(incident=incident)
     return render(
         request,
         "incidents/_tasks.html",
         {
             "incident": incident,
             "tasks": incident.tasks.select_related("assignee"),
-            "task_form": form or TaskForm(assignees=assignees),
+            "task_form": form or TaskForm(assignees=assignable_users(incident=incident)),
+            "can": case_permissions(request.user, incident),
         },
     )
 
@@ -214,7 +231,7 @@ def task_add(request: HttpRequest, reference: str) -> HttpResponse:
     return _add_in_place(
         request,
         incident,
-        TaskForm(request.POST, assignees=selectors.assignable_users(incident=incident)),
+        TaskForm(request.POST, assignees=assignable_users(incident=incident)),
         lambda data: services.task_add(incident=incident, actor=request.user, **data),
         _render_tasks,
         "task",

@@ -99,7 +99,8 @@ def incident(lead: User) -> Incident:
 
 @pytest.fixture
 def restricted_incident(lead: User, responder: User, vendor: User) -> Incident:
-    """Need-to-know: lead, responder and the invited vendor are members; nobody else may see it."""
+    """Need-to-know: lead, responder and the invited vendor (a contributor: responder membership)
+    are members; nobody else may see it."""
     incident = make_incident(
         opened_by=lead,
         lead=lead,
@@ -109,7 +110,7 @@ def restricted_incident(lead: User, responder: User, vendor: User) -> Incident:
         severity=Severity.CRITICAL,
     )
     services.member_add(incident=incident, user=responder, actor=lead)
-    services.member_add(incident=incident, user=vendor, actor=lead, role=MemberRole.OBSERVER)
+    services.member_add(incident=incident, user=vendor, actor=lead, role=MemberRole.RESPONDER)
     return incident
 
 

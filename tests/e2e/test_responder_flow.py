@@ -97,6 +97,7 @@ def test_stale_edit_shows_conflict_and_keeps_the_other_save(
     page, log_in, screenshot, lead: User, responder: User, incident: Incident
 ) -> None:
     assert (incident.version, incident.title) == (1, "Phishing wave against finance")
+    services.member_add(incident=incident, user=responder, actor=lead)  # works the case: may edit it
 
     log_in(lead.username, PASSWORD)
     page.goto(f"/incidents/{incident.reference}/edit/")

@@ -11,7 +11,9 @@ pytestmark = pytest.mark.django_db
 
 
 def visible(user) -> set[str]:
-    return set(incidents_visible_to(user).values_list("title", flat=True))
+    titles = list(incidents_visible_to(user).values_list("title", flat=True))
+    assert len(titles) == len(set(titles)), f"duplicate rows: {titles}"
+    return set(titles)
 
 
 PUBLIC = "Phishing wave against finance"
@@ -48,6 +50,25 @@ def test_membership_makes_a_restricted_incident_visible(lead, outsider, restrict
     assert SECRET in visible(outsider)
 
 
-def test_visibility_does_not_duplicate_rows(lead, responder, restricted_incident):
-    # Several memberships on one incident must not multiply it in lists.
-    assert incidents_visible_to(responder).count() == 1
+@pytest.mark.parametrize("persona", ["admin", "lead", "responder", "executive", "outsider", "vendor"])
+def test_visibility_does_not_duplicate_rows(
+    request, lead, responder, executive, incident, restricted_incident, persona
+):
+    # Several memberships on each incident, restricted and not, must not multiply rows: compare
+    # lists (a set would hide a duplicate) and the database's own count.
+    from incidents import services
+
+    services.member_add(incident=incident, user=responder, actor=lead)
+    services.member_add(incident=incident, user=executive, actor=lead, role="observer")
+    user = request.getfixturevalue(persona)
+    expected = {
+        "admin": [restricted_incident.reference, incident.reference],
+        "lead": [restricted_incident.reference, incident.reference],
+        "responder": [restricted_incident.reference, incident.reference],
+        "executive": [incident.reference],
+        "outsider": [incident.reference],
+        "vendor": [restricted_incident.reference],
+    }[persona]
+    rows = incidents_visible_to(user)
+    assert list(rows.values_list("reference", flat=True)) == expected
+    assert rows.count() == len(expected)

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from incidents import services
 from incidents.models import Finding, Incident, Status
-from tests.factories import make_incident
+from tests.factories import UserFactory, make_incident
 
 pytestmark = pytest.mark.django_db
 
@@ -175,6 +175,7 @@ class TestEdit:
         assert (incident.title, incident.version) == ("Renamed", 2)
 
     def test_stale_edit_shows_a_conflict_and_overwrites_nothing(self, login, lead, responder, incident):
+        services.member_add(incident=incident, user=responder, actor=lead)
         form = self._form(incident, title="Responder's title", severity="critical")  # loaded at version 1
         services.incident_update(incident=incident, actor=lead, version=1, changes={"title": "Lead's title"})
         response = login(responder).post(reverse("incidents:edit", args=[incident.reference]), form)
@@ -188,6 +189,37 @@ class TestEdit:
     def test_edit_is_404_on_an_invisible_incident(self, login, outsider, restricted_incident):
         url = reverse("incidents:edit", args=[restricted_incident.reference])
         assert login(outsider).get(url).status_code == 404
+
+    def test_a_writer_who_is_not_a_member_cannot_edit(self, login, outsider, incident):
+        client = login(outsider)
+        page = client.get(reverse("incidents:detail", args=[incident.reference])).content.decode()
+        assert "Move to" not in page and ">Edit</a>" not in page
+        response = client.post(reverse("incidents:edit", args=[incident.reference]), self._form(incident, title="X"))
+        assert response.status_code == 302
+        incident.refresh_from_db()
+        assert (incident.title, incident.version) == ("Phishing wave against finance", 1)
+
+    def test_a_responder_member_sees_lead_and_restricted_disabled(self, login, lead, responder, incident):
+        services.member_add(incident=incident, user=responder, actor=lead)
+        client = login(responder)
+        url = reverse("incidents:edit", args=[incident.reference])
+        form = client.get(url).context["form"]
+        assert (form.fields["lead"].disabled, form.fields["restricted"].disabled) == (True, True)
+        # Posting them anyway changes nothing: a disabled field keeps its initial value.
+        response = client.post(url, self._form(incident, title="Renamed", restricted="on", lead=responder.pk))
+        assert response.status_code == 302
+        incident.refresh_from_db()
+        assert (incident.title, incident.restricted, incident.lead) == ("Renamed", False, lead)
+
+    def test_lowering_severity_as_a_responder_is_a_form_error(self, login, lead, responder, incident):
+        services.member_add(incident=incident, user=responder, actor=lead)
+        response = login(responder).post(
+            reverse("incidents:edit", args=[incident.reference]), self._form(incident, severity="low")
+        )
+        assert response.status_code == 200
+        assert "Only the incident&#x27;s lead or an admin may lower its severity." in response.content.decode()
+        incident.refresh_from_db()
+        assert (incident.severity, incident.version) == ("medium", 1)
 
 
 class TestTransitionsAndPartials:
@@ -204,6 +236,43 @@ class TestTransitionsAndPartials:
         assert b"was changed by someone else" in stale.content
         incident.refresh_from_db()
         assert (incident.status, incident.version) == (Status.INVESTIGATING, 2)
+
+    @pytest.mark.parametrize("version", ["abc", "1.0", "-1", "²", "1 "])
+    def test_a_malformed_version_is_a_400_not_a_skipped_lock(self, login, lead, incident, version):
+        url = reverse("incidents:transition", args=[incident.reference])
+        response = login(lead).post(url, {"to": "investigating", "version": version})
+        assert response.status_code == 400
+        assert b"The form's version is not a number" in response.content
+        incident.refresh_from_db()
+        assert (incident.status, incident.version) == ("new", 1)
+
+    def test_an_observer_gets_no_buttons_and_a_refused_transition(self, login, lead, executive, incident):
+        observer = UserFactory(username="olga", role="responder")
+        services.member_add(incident=incident, user=observer, actor=lead, role="observer")
+        client = login(observer)
+        page = client.get(reverse("incidents:detail", args=[incident.reference])).content.decode()
+        assert "Move to" not in page and "Add task" not in page and "Add finding" not in page
+        url = reverse("incidents:transition", args=[incident.reference])
+        refused = client.post(url, {"to": "investigating", "version": 1}, follow=True)
+        assert b"Only members working this incident (its lead and responders) may change its status." in (
+            refused.content
+        )
+        incident.refresh_from_db()
+        assert (incident.status, incident.version) == ("new", 1)
+
+    def test_a_vendor_may_tick_only_their_own_tasks(self, login, lead, vendor, restricted_incident):
+        own = services.task_add(incident=restricted_incident, actor=lead, title="Rotate CI token", assignee=vendor)
+        other = services.task_add(incident=restricted_incident, actor=lead, title="Review SSO logs", assignee=lead)
+        client = login(vendor)
+        page = client.get(reverse("incidents:detail", args=[restricted_incident.reference])).content.decode()
+        assert f"/tasks/{own.pk}/toggle/" in page
+        assert f"/tasks/{other.pk}/toggle/" not in page
+        toggle = "incidents:task-toggle"
+        assert client.post(reverse(toggle, args=[restricted_incident.reference, own.pk])).status_code == 302
+        assert client.post(reverse(toggle, args=[restricted_incident.reference, other.pk])).status_code == 403
+        own.refresh_from_db()
+        other.refresh_from_db()
+        assert (own.done, other.done) == (True, False)
 
     def test_finding_added_with_htmx_returns_the_panel(self, login, responder, incident):
         url = reverse("incidents:finding-add", args=[incident.reference])

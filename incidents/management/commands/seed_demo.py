@@ -65,7 +65,7 @@ class Command(BaseCommand):
         return users
 
     def _incidents(self, users: dict[str, User]) -> None:
-        lead, responder, vendor = users["lead"], users["responder"], users["vendor"]
+        lead, responder, vendor, executive = users["lead"], users["responder"], users["vendor"], users["exec"]
         now = timezone.now()
 
         ai = services.incident_open(
@@ -89,7 +89,9 @@ class Command(BaseCommand):
             ),
         )
         services.member_add(incident=ai, user=responder, actor=lead, role=MemberRole.RESPONDER)
-        services.member_add(incident=ai, user=vendor, actor=lead, role=MemberRole.OBSERVER)
+        # The contractor's security contact contributes (findings, their own tasks); the CISO reads.
+        services.member_add(incident=ai, user=vendor, actor=lead, role=MemberRole.RESPONDER)
+        services.member_add(incident=ai, user=executive, actor=lead, role=MemberRole.OBSERVER)
         services.incident_transition(incident=ai, to=Status.TRIAGE, actor=lead)
         services.incident_transition(incident=ai, to=Status.INVESTIGATING, actor=lead)
         services.finding_add(
@@ -111,6 +113,10 @@ class Command(BaseCommand):
         services.task_add(
             incident=ai, actor=lead, title="Assess GDPR notification for transcripts in eval set",
             assignee=lead, due_on=(now + timedelta(days=2)).date(),
+        )  # fmt: skip
+        services.task_add(
+            incident=ai, actor=lead, title="Send the EDR timeline of the infected developer laptop",
+            assignee=vendor, due_on=(now + timedelta(days=1)).date(),
         )  # fmt: skip
 
         phish = services.incident_open(

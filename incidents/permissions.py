@@ -1,0 +1,174 @@
+"""Who may change what on an incident: the rule table, and nothing else decides it.
+
+Visibility (who may know an incident exists) is ``selectors.incidents_visible_to``. Once an
+incident is visible, what a person may do to it depends on their *standing* on that incident,
+and ``RULES`` says which standings may take each action. Services enforce it (``require``),
+views and templates read it (``case_permissions``) to offer only what will be accepted, and the
+three "who may be picked" questions each have one queryset: ``lead_candidates``,
+``assignable_users`` and, for the list filter, ``lead_filter_choices``.
+
+Two things are called "lead" and must not be confused:
+- the global role **incident lead** (``Role.LEAD``): who *may* be made an incident's lead;
+- an incident's **lead** (``Incident.lead``): the one person leading that case.
+
+Later capabilities add rows (actions) to ``RULES``; they never add a second table.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from accounts.models import LEADER_ROLES, WRITER_ROLES, Role, User
+
+from .models import Incident, MemberRole, Membership
+
+
+class Standing(StrEnum):
+    """How an actor stands towards one incident (the table's columns)."""
+
+    ADMIN = "admin"  # global administrator or superuser
+    LEAD = "lead"  # the person in the incident's lead field
+    RESPONDER = "responder"  # staff member working the case (membership role lead or responder)
+    VENDOR = "vendor"  # vendor collaborator invited as a contributor (membership role responder)
+    OBSERVER = "observer"  # member invited to read only (membership role observer), staff or vendor
+    WRITER = "writer"  # responder, incident lead or integration who is not a member (unrestricted only)
+    READER = "reader"  # anyone else who can see it: executives, outsiders without a writer role
+
+
+class Action(StrEnum):
+    """What may be done to an incident (the table's rows)."""
+
+    CONTRIBUTE = "contribute"  # add findings and tasks
+    EDIT = "edit"  # title, summary, category, detection time, personal data, records affected
+    RAISE_SEVERITY = "raise_severity"
+    LOWER_SEVERITY = "lower_severity"
+    MANAGE_ACCESS = "manage_access"  # restricted flag, the incident's lead, members and their roles
+    TRANSITION = "transition"  # change the status
+    UPDATE_ANY_TASK = "update_any_task"  # change or tick any task
+    UPDATE_OWN_TASK = "update_own_task"  # tick (done/undone) a task assigned to oneself
+    BE_ASSIGNED = "be_assigned"  # be a task's assignee
+
+
+S = Standing
+# The rule table. Documented in docs/architecture.md and tested, written out, in
+# tests/incidents/test_permissions.py.
+RULES: dict[Action, frozenset[Standing]] = {
+    Action.CONTRIBUTE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.VENDOR, S.WRITER}),
+    Action.EDIT: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),
+    Action.RAISE_SEVERITY: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),
+    Action.LOWER_SEVERITY: frozenset({S.ADMIN, S.LEAD}),
+    Action.MANAGE_ACCESS: frozenset({S.ADMIN, S.LEAD}),
+    Action.TRANSITION: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),
+    Action.UPDATE_ANY_TASK: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),
+    Action.UPDATE_OWN_TASK: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.VENDOR, S.WRITER}),
+    Action.BE_ASSIGNED: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.VENDOR, S.WRITER}),
+}
+
+# What each refusal tells the person (PermissionDenied → 403 / an error message).
+REFUSALS: dict[Action, str] = {
+    Action.CONTRIBUTE: "You may not add to this incident.",
+    Action.EDIT: "Only members working this incident (its lead and responders) may change it.",
+    Action.RAISE_SEVERITY: "Only members working this incident may raise its severity.",
+    Action.LOWER_SEVERITY: "Only the incident's lead or an admin may lower its severity.",
+    Action.MANAGE_ACCESS: "Only the incident's lead or an admin may change who can see and work on it.",
+    Action.TRANSITION: "Only members working this incident (its lead and responders) may change its status.",
+    Action.UPDATE_ANY_TASK: "You may only tick tasks assigned to you.",
+    Action.UPDATE_OWN_TASK: "You may not change tasks on this incident.",
+    Action.BE_ASSIGNED: "This person cannot be given tasks on this incident.",
+}
+
+_UNKNOWN = object()
+
+
+def may_open_incidents(user: User) -> bool:
+    """Opening is global (there is no incident yet): writer roles only."""
+    return user.is_active and user.can_write
+
+
+def may_lead(user: User) -> bool:
+    """The global role: only incident leads and admins may be made an incident's lead."""
+    return user.is_active and (user.is_superuser or user.role in LEADER_ROLES)
+
+
+def lead_candidates() -> QuerySet[User]:
+    """Everyone ``may_lead`` accepts, as a queryset for forms, the API and the admin."""
+    return User.objects.filter(is_active=True).filter(Q(role__in=LEADER_ROLES) | Q(is_superuser=True))
+
+
+def membership_role_of(user: User, incident: Incident) -> str | None:
+    """``user``'s membership role on ``incident`` (None if not a member), from the prefetched
+    memberships when the caller loaded them (the detail page), else with one query."""
+    cache = getattr(incident, "_prefetched_objects_cache", {})
+    if "memberships" in cache:
+        return next((m.role for m in cache["memberships"] if m.user_id == user.pk), None)
+    return Membership.objects.filter(incident=incident, user=user).values_list("role", flat=True).first()
+
+
+def standing(user: User, incident: Incident, membership_role: Any = _UNKNOWN) -> Standing:
+    """Where ``user`` stands on ``incident``; pass ``membership_role`` when already known."""
+    if user.sees_everything:
+        return Standing.ADMIN
+    if user.role == Role.EXECUTIVE:
+        return Standing.READER  # executives read, whatever membership they were given
+    if incident.lead_id is not None and incident.lead_id == user.pk:
+        return Standing.LEAD
+    if membership_role is _UNKNOWN:
+        membership_role = membership_role_of(user, incident)
+    if membership_role == MemberRole.OBSERVER:
+        return Standing.OBSERVER
+    if membership_role is not None:
+        return Standing.VENDOR if user.role == Role.VENDOR else Standing.RESPONDER
+    if user.role in WRITER_ROLES and not incident.restricted:
+        return Standing.WRITER
+    return Standing.READER
+
+
+def may(user: User, action: Action, incident: Incident) -> bool:
+    return user.is_active and standing(user, incident) in RULES[action]
+
+
+def require(user: User, incident: Incident, *actions: Action) -> None:
+    """Raise PermissionDenied, with the table's message for the first action refused, unless
+    ``user`` may take every one of ``actions`` on ``incident`` (one standing lookup)."""
+    current = standing(user, incident)
+    for action in actions:
+        if not user.is_active or current not in RULES[action]:
+            raise PermissionDenied(REFUSALS[action])
+
+
+def case_permissions(user: User, incident: Incident) -> dict[str, bool]:
+    """Every action, for templates: ``{% if can.transition %}``. One standing lookup."""
+    current = standing(user, incident)
+    return {action.value: user.is_active and current in allowed for action, allowed in RULES.items()}
+
+
+def assignable_users(*, incident: Incident) -> QuerySet[User]:
+    """The people ``Action.BE_ASSIGNED`` accepts on ``incident``, as one queryset: admins, its
+    lead, members working it (not observers), and on an unrestricted incident any responder or
+    incident lead who is not an observer there. Never executives or integrations (principals,
+    not people who do tasks). The service validates an assignee against this same queryset."""
+    people = User.objects.filter(is_active=True).exclude(role=Role.INTEGRATION)
+    people = people.exclude(Q(role=Role.EXECUTIVE) & Q(is_superuser=False))
+    on_incident = Membership.objects.filter(incident=incident, user=OuterRef("pk"))
+    # EXISTS, not a join: OR-ing a join condition makes it a LEFT JOIN over every membership row
+    # (68k at 20k incidents), de-duplicated with DISTINCT: 43 ms instead of 1.6 ms.
+    working = Exists(on_incident.exclude(role=MemberRole.OBSERVER))
+    allowed = Q(role=Role.ADMIN) | Q(is_superuser=True) | working
+    if incident.lead_id is not None:
+        allowed |= Q(pk=incident.lead_id)
+    if not incident.restricted:
+        observer = Exists(on_incident.filter(role=MemberRole.OBSERVER))
+        allowed |= Q(role__in=[Role.LEAD, Role.RESPONDER]) & ~observer
+    return people.filter(allowed)
+
+
+def lead_filter_choices(*, viewer: User, visible: QuerySet[Incident]) -> QuerySet[User]:
+    """People offered in the list's "Lead" filter: only what ``viewer`` may know. Staff know
+    their colleagues who may lead; a vendor collaborator only the leads of incidents they see."""
+    if viewer.role == Role.VENDOR and not viewer.sees_everything:
+        return User.objects.filter(pk__in=visible.exclude(lead=None).values("lead_id"))
+    return lead_candidates()

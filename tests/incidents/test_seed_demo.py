@@ -1,0 +1,44 @@
+"""The demo data `make run` loads: every persona sees the product at work, within the rules."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from accounts.models import User
+from incidents.models import Incident
+from incidents.permissions import Action, may
+from incidents.selectors import incidents_visible_to
+
+pytestmark = pytest.mark.django_db
+
+
+def _seed() -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_loads_once_and_each_persona_sees_their_share():
+    assert "Seeded 5 incidents and 5 users." in _seed()
+    assert "Demo data already present; nothing to do." in _seed()
+    assert Incident.objects.count() == 5
+    seen = {user.username: incidents_visible_to(user).count() for user in User.objects.order_by("username")}
+    # The restricted contractor breach: lead, responder, the vendor contact and the CISO (observer).
+    assert seen == {"admin": 5, "exec": 5, "lead": 5, "responder": 5, "vendor": 1}
+
+
+def test_demo_roles_follow_the_rule_table():
+    _seed()
+    ai = Incident.objects.get(restricted=True)
+    users = {user.username: user for user in User.objects.all()}
+    assert may(users["vendor"], Action.CONTRIBUTE, ai) is True
+    assert may(users["vendor"], Action.TRANSITION, ai) is False
+    assert may(users["exec"], Action.CONTRIBUTE, ai) is False
+    assert may(users["responder"], Action.RAISE_SEVERITY, ai) is True
+    assert may(users["responder"], Action.LOWER_SEVERITY, ai) is False
+    assert list(ai.tasks.filter(assignee__username="vendor").values_list("title", flat=True)) == [
+        "Send the EDR timeline of the infected developer laptop"
+    ]
