@@ -1,0 +1,297 @@
+"""Break the rules on purpose and check the suite notices: a hand-written mutation run.
+
+Each mutation below replaces one exact piece of source (it must occur exactly once) with a
+broken version, the way a careless change would. For each, a copy of the working tree runs the
+test suite (SQLite, no browser) and the mutation is *caught* when the suite goes red. Run by hand
+(it is not collected by pytest; it takes about a minute per ten mutations on two cores):
+
+    .venv/bin/python tests/mutation_check.py [--only SUBSTRING] [--json results.json]
+
+Add a mutation for every rule you add. A mutation the suite survives is a missing test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str
+    old: str
+    new: str
+
+
+MUTATIONS = [
+    # --- The rule table (incidents/permissions.py, accounts/models.py) ---------------------
+    Mutation(
+        "observers may contribute",
+        "incidents/permissions.py",
+        "Action.CONTRIBUTE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.VENDOR, S.WRITER}),",
+        "Action.CONTRIBUTE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.VENDOR, S.WRITER, S.OBSERVER}),",
+    ),
+    Mutation(
+        "non-member writers may edit",
+        "incidents/permissions.py",
+        "Action.EDIT: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),",
+        "Action.EDIT: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.WRITER}),",
+    ),
+    Mutation(
+        "responders may lower severity",
+        "incidents/permissions.py",
+        "Action.LOWER_SEVERITY: frozenset({S.ADMIN, S.LEAD}),",
+        "Action.LOWER_SEVERITY: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),",
+    ),
+    Mutation(
+        "responders may not raise severity",
+        "incidents/permissions.py",
+        "Action.RAISE_SEVERITY: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),",
+        "Action.RAISE_SEVERITY: frozenset({S.ADMIN, S.LEAD}),",
+    ),
+    Mutation(
+        "responders may manage access",
+        "incidents/permissions.py",
+        "Action.MANAGE_ACCESS: frozenset({S.ADMIN, S.LEAD}),",
+        "Action.MANAGE_ACCESS: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),",
+    ),
+    Mutation(
+        "vendors may change the status",
+        "incidents/permissions.py",
+        "Action.TRANSITION: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),",
+        "Action.TRANSITION: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.VENDOR}),",
+    ),
+    Mutation(
+        "vendors may change any task",
+        "incidents/permissions.py",
+        "Action.UPDATE_ANY_TASK: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),",
+        "Action.UPDATE_ANY_TASK: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.VENDOR}),",
+    ),
+    Mutation(
+        "executives stand by their membership",
+        "incidents/permissions.py",
+        "    if user.role == Role.EXECUTIVE:\n        return Standing.READER",
+        "    if False:\n        return Standing.READER",
+    ),
+    Mutation(
+        "observer membership counts as working the case",
+        "incidents/permissions.py",
+        "    if membership_role == MemberRole.OBSERVER:\n        return Standing.OBSERVER",
+        "    if False:\n        return Standing.OBSERVER",
+    ),
+    Mutation(
+        "non-members write on restricted incidents",
+        "incidents/permissions.py",
+        "if user.role in WRITER_ROLES and not incident.restricted:",
+        "if user.role in WRITER_ROLES:",
+    ),
+    Mutation(
+        "responders may lead incidents",
+        "accounts/models.py",
+        "LEADER_ROLES = frozenset({Role.ADMIN, Role.LEAD})",
+        "LEADER_ROLES = frozenset({Role.ADMIN, Role.LEAD, Role.RESPONDER})",
+    ),
+    Mutation(
+        "vendor collaborators get the write role",
+        "accounts/models.py",
+        "WRITER_ROLES = frozenset({Role.ADMIN, Role.LEAD, Role.RESPONDER, Role.INTEGRATION})",
+        "WRITER_ROLES = frozenset({Role.ADMIN, Role.LEAD, Role.RESPONDER, Role.INTEGRATION, Role.VENDOR})",
+    ),
+    Mutation(
+        "executives are assignable",
+        "incidents/permissions.py",
+        "    people = people.exclude(Q(role=Role.EXECUTIVE) & Q(is_superuser=False))\n",
+        "",
+    ),
+    Mutation(
+        "observers are assignable",
+        "incidents/permissions.py",
+        "working = Exists(on_incident.exclude(role=MemberRole.OBSERVER))",
+        "working = Exists(on_incident)",
+    ),
+    Mutation(
+        "vendors see every possible lead in the filter",
+        "incidents/permissions.py",
+        "    if viewer.role == Role.VENDOR and not viewer.sees_everything:",
+        "    if False:",
+    ),
+    # --- Visibility (incidents/selectors.py) ------------------------------------------------
+    Mutation(
+        "vendors see unrestricted incidents",
+        "incidents/selectors.py",
+        "    if user.role == Role.VENDOR:\n        return Incident.objects.filter(is_member)",
+        "    if False:\n        return Incident.objects.filter(is_member)",
+    ),
+    Mutation(
+        "restricted incidents visible to all",
+        "incidents/selectors.py",
+        "return Incident.objects.filter(Q(restricted=False) | is_member)",
+        "return Incident.objects.all()",
+    ),
+    # --- Services (incidents/services.py) ----------------------------------------------------
+    Mutation(
+        "update writes no activity entry",
+        "incidents/services.py",
+        "        events.updated_event(incident=incident, actor=actor, changes=diff)\n",
+        "",
+    ),
+    Mutation(
+        "finding writes no activity entry",
+        "incidents/services.py",
+        "        events.finding_added_event(finding=finding, actor=author)\n",
+        "",
+    ),
+    Mutation(
+        "task_update may change any field",
+        "incidents/services.py",
+        'TASK_EDITABLE_FIELDS = ("title", "assignee", "due_on", "done")',
+        'TASK_EDITABLE_FIELDS = ("title", "assignee", "due_on", "done", "incident", "created_by", "done_at", "id")',
+    ),
+    Mutation(
+        "failed containment keeps contained_at",
+        "incidents/services.py",
+        "            current.contained_at = None\n",
+        "",
+    ),
+    Mutation(
+        "lowering severity counted as raising",
+        "incidents/services.py",
+        "lowered = SEVERITY_RANK[new] > SEVERITY_RANK[old]",
+        "lowered = SEVERITY_RANK[new] < SEVERITY_RANK[old]",
+    ),
+    Mutation(
+        "no lead check on update",
+        "incidents/services.py",
+        '    if "lead" in diff:\n        _check_lead(candidate.lead)',
+        "    if False:\n        _check_lead(candidate.lead)",
+    ),
+    Mutation(
+        "update ignores the version",
+        "incidents/services.py",
+        "updated = Incident.objects.filter(pk=incident.pk, version=version).update(",
+        "updated = Incident.objects.filter(pk=incident.pk).update(",
+    ),
+    Mutation(
+        "integrations are not members of what they open",
+        "incidents/services.py",
+        "        roles.setdefault(opened_by, MemberRole.RESPONDER)",
+        "        if opened_by.role != Role.INTEGRATION:\n            roles.setdefault(opened_by, MemberRole.RESPONDER)",
+    ),
+    Mutation(
+        "anyone may add members",
+        "incidents/services.py",
+        "    require(actor, incident, Action.MANAGE_ACCESS)\n    _check_invited_role(role, user)\n    if not user.is_active",
+        "    _check_invited_role(role, user)\n    if not user.is_active",
+    ),
+    Mutation(
+        "assignee not checked",
+        "incidents/services.py",
+        "    if assignee is not None and not assignable_users(incident=incident).filter(pk=assignee.pk).exists():",
+        "    if False:",
+    ),
+    # --- API, views, forms, admin ------------------------------------------------------------
+    Mutation(
+        "write-only keys read back the whole incident",
+        "accounts/permissions.py",
+        "    return scope is not None and key.has_scope(scope)",
+        "    return True",
+    ),
+    Mutation(
+        "unknown API fields are ignored",
+        "config/serializers.py",
+        "            if errors:\n                raise serializers.ValidationError(errors)",
+        "            if False:\n                raise serializers.ValidationError(errors)",
+    ),
+    Mutation(
+        "malformed browser version skips the lock",
+        "incidents/views.py",
+        "    if raw_version and not (raw_version.isascii() and raw_version.isdigit()):",
+        "    if False:",
+    ),
+    Mutation(
+        "responders' edit form may change lead and restricted",
+        "incidents/forms.py",
+        "                self.fields[name].disabled = True\n",
+        "",
+    ),
+    Mutation(
+        "activity deletable in the admin",
+        "incidents/admin.py",
+        "    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:\n        return False\n\n\nclass IncidentAdminForm",
+        "    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:\n        return True\n\n\nclass IncidentAdminForm",
+    ),
+    Mutation(
+        "stale admin form saves",
+        "incidents/admin.py",
+        "        if current is not None and current != version:",
+        "        if False:",
+    ),
+]
+
+
+def _pytest(tree: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not e2e"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tree)},  # SQLite, eager Celery: no services needed
+        timeout=900,
+        check=False,
+    )
+
+
+def run(mutation: Mutation, tree: Path) -> tuple[bool, float, str]:
+    target = tree / mutation.path
+    original = target.read_text()
+    if original.count(mutation.old) != 1:
+        return False, 0.0, f"SKIPPED: the source to mutate occurs {original.count(mutation.old)} times"
+    target.write_text(original.replace(mutation.old, mutation.new))
+    started = time.monotonic()
+    try:
+        result = _pytest(tree)
+    finally:
+        target.write_text(original)
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED") or line.startswith("ERROR")]
+    return result.returncode != 0, time.monotonic() - started, failed[0] if failed else result.stdout[-200:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="run the mutations whose name contains this")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(".git", ".venv", "*.sqlite3", "media", "__pycache__"))
+        baseline = _pytest(tree)
+        if baseline.returncode != 0:
+            sys.exit(f"The suite is red before any mutation; fix it first:\n{baseline.stdout[-2000:]}")
+        results = []
+        for mutation in MUTATIONS:
+            if args.only not in mutation.name:
+                continue
+            caught, seconds, evidence = run(mutation, tree)
+            results.append({"mutation": mutation.name, "caught": caught, "seconds": round(seconds, 1), "by": evidence})
+            print(
+                f"{'caught ' if caught else 'MISSED '} {mutation.name:55} {seconds:5.1f}s  {evidence[:110]}", flush=True
+            )
+    caught = sum(r["caught"] for r in results)
+    print(f"\n{caught} of {len(results)} mutations caught")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    sys.exit(0 if caught == len(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
