@@ -316,6 +316,8 @@ class Activity(models.Model):
                 return f"moved it from {d.get('old')} to {d.get('new')}"
             case Verb.UPDATED:
                 changes = d.get("changes", {})
+                if not changes:  # entries written before old → new was kept name the fields only
+                    return "changed " + ", ".join(d.get("fields", []))
                 return "changed " + ", ".join(_change_text(field, change) for field, change in sorted(changes.items()))
             case Verb.FINDING_ADDED:
                 return "added a finding"
