@@ -127,8 +127,16 @@ def standing(user: User, incident: Incident, membership_role: Any = _UNKNOWN) ->
     return Standing.READER
 
 
+def _allowed(user: User, current: Standing, action: Action) -> bool:
+    if not user.is_active:
+        return False
+    if action is Action.BE_ASSIGNED and user.role == Role.INTEGRATION:
+        return False  # an API key's principal does no tasks, whatever its standing
+    return current in RULES[action]
+
+
 def may(user: User, action: Action, incident: Incident) -> bool:
-    return user.is_active and standing(user, incident) in RULES[action]
+    return _allowed(user, standing(user, incident), action)
 
 
 def require(user: User, incident: Incident, *actions: Action) -> None:
@@ -136,21 +144,22 @@ def require(user: User, incident: Incident, *actions: Action) -> None:
     ``user`` may take every one of ``actions`` on ``incident`` (one standing lookup)."""
     current = standing(user, incident)
     for action in actions:
-        if not user.is_active or current not in RULES[action]:
+        if not _allowed(user, current, action):
             raise PermissionDenied(REFUSALS[action])
 
 
 def case_permissions(user: User, incident: Incident) -> dict[str, bool]:
     """Every action, for templates: ``{% if can.transition %}``. One standing lookup."""
     current = standing(user, incident)
-    return {action.value: user.is_active and current in allowed for action, allowed in RULES.items()}
+    return {action.value: _allowed(user, current, action) for action in RULES}
 
 
 def assignable_users(*, incident: Incident) -> QuerySet[User]:
-    """The people ``Action.BE_ASSIGNED`` accepts on ``incident``, as one queryset: admins, its
-    lead, members working it (not observers), and on an unrestricted incident any responder or
-    incident lead who is not an observer there. Never executives or integrations (principals,
-    not people who do tasks). The service validates an assignee against this same queryset."""
+    """The people ``Action.BE_ASSIGNED`` accepts on ``incident``, as one queryset for the forms'
+    choices: admins, its lead, members working it (not observers), and on an unrestricted
+    incident any responder or incident lead who is not an observer there. Never executives or
+    integrations. The service checks an assignee with ``may(…, BE_ASSIGNED, …)``, the table
+    itself; tests/incidents/test_permissions.py pins that both give the same people."""
     people = User.objects.filter(is_active=True).exclude(role=Role.INTEGRATION)
     people = people.exclude(Q(role=Role.EXECUTIVE) & Q(is_superuser=False))
     on_incident = Membership.objects.filter(incident=incident, user=OuterRef("pk"))

@@ -37,7 +37,7 @@ from .models import (
     Task,
     format_reference,
 )
-from .permissions import Action, assignable_users, may_lead, may_open_incidents, require
+from .permissions import Action, may, may_lead, may_open_incidents, require
 
 __all__ = ["ConflictError"]
 
@@ -69,7 +69,7 @@ def _check_lead(lead: User | None) -> None:
 
 
 def _check_assignee(assignee: User | None, incident: Incident) -> None:
-    if assignee is not None and not assignable_users(incident=incident).filter(pk=assignee.pk).exists():
+    if assignee is not None and not may(assignee, Action.BE_ASSIGNED, incident):
         raise ValidationError({"assignee": [f"{assignee.username} cannot be given tasks on {incident.reference}."]})
 
 
@@ -314,7 +314,7 @@ def finding_add(*, incident: Incident, author: User, body: str) -> Finding:
 def task_add(
     *, incident: Incident, actor: User, title: str, assignee: User | None = None, due_on: date | None = None
 ) -> Task:
-    """Add a task (``Action.CONTRIBUTE``); its assignee must be one ``assignable_users`` offers."""
+    """Add a task (``Action.CONTRIBUTE``); its assignee must be one ``Action.BE_ASSIGNED`` accepts."""
     require(actor, incident, Action.CONTRIBUTE)
     task = Task(incident=incident, title=title.strip(), assignee=assignee, due_on=due_on, created_by=actor)
     task.full_clean()
@@ -332,12 +332,15 @@ def task_update(*, task: Task, actor: User, changes: dict[str, Any]) -> Task:
     tick their own (``Action.UPDATE_OWN_TASK``: ``done`` alone). Any other field is a 400.
     """
     incident = task.incident
-    if set(changes) - {"done"} or task.assignee_id != actor.pk:
+    if isinstance(changes.get("title"), str):
+        changes = {**changes, "title": changes["title"].strip()}
+    # Judged by what would change, not by the keys sent: repeating an unchanged title while
+    # ticking one's own task is still only ticking it.
+    changing = {field for field, value in changes.items() if getattr(task, field, object()) != value}
+    if changing - {"done"} or task.assignee_id != actor.pk:
         require(actor, incident, Action.UPDATE_ANY_TASK)
     else:
         require(actor, incident, Action.UPDATE_OWN_TASK)
-    if isinstance(changes.get("title"), str):
-        changes = {**changes, "title": changes["title"].strip()}
     diff = model_update(instance=task, fields=TASK_EDITABLE_FIELDS, data=changes)
     if "assignee" in diff:
         _check_assignee(task.assignee, incident)

@@ -196,7 +196,7 @@ MUTATIONS = [
     Mutation(
         "assignee not checked",
         "incidents/services.py",
-        "    if assignee is not None and not assignable_users(incident=incident).filter(pk=assignee.pk).exists():",
+        "    if assignee is not None and not may(assignee, Action.BE_ASSIGNED, incident):",
         "    if False:",
     ),
     # --- API, views, forms, admin ------------------------------------------------------------
