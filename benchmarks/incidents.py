@@ -294,6 +294,7 @@ def seed(now: datetime) -> Seeded:
                         assignee_id=rng.choice(member_ids) if rng.random() < 0.85 else None,
                         due_on=(incident.created_at + timedelta(days=rng.randint(1, 14))).date(),
                         done=done,
+                        status="done" if done else "todo",
                         done_at=end if done else None,
                         created_by=plan["opener"],
                         created_at=incident.created_at,

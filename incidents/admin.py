@@ -113,7 +113,6 @@ class MembershipInline(admin.TabularInline):
     readonly_fields = ("added_at",)
 
 
-
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
     form = IncidentAdminForm

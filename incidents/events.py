@@ -42,6 +42,19 @@ def task_updated_event(*, task: Task, actor: User | None, changes: Mapping[str, 
     )
 
 
+def task_status_changed_event(*, task: Task, actor: User | None, old: str) -> Activity:
+    return _entry(
+        task.incident,
+        actor,
+        Verb.TASK_STATUS_CHANGED,
+        task_id=task.pk,
+        title=task.title,
+        old=old,
+        new=task.status,
+        reason=task.cancel_reason,
+    )
+
+
 def task_done_event(*, task: Task, actor: User | None) -> Activity:
     return _entry(task.incident, actor, Verb.TASK_DONE, task_id=task.pk, title=task.title, done=task.done)
 

@@ -67,6 +67,16 @@ class Category(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class Resolution(models.TextChoices):
+    """How a case ended; asked for when closing."""
+
+    TRUE_POSITIVE = "true_positive", "True positive"
+    FALSE_POSITIVE = "false_positive", "False positive"
+    DUPLICATE = "duplicate", "Duplicate"
+    BENIGN = "benign", "Benign"
+    OUT_OF_SCOPE = "out_of_scope", "Out of scope"
+
+
 class ReferenceCounter(models.Model):
     """Last number handed out per year; incremented under a row lock by ``incident_open``."""
 
@@ -129,6 +139,18 @@ class Incident(models.Model):
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="incidents")
 
     restricted = models.BooleanField(default=False, help_text="Need-to-know: visible to members only.")
+    tags = models.ManyToManyField("Tag", blank=True, related_name="incidents")
+    playbook = models.ForeignKey(
+        "Playbook", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents",
+        help_text="The playbook it was opened from.",
+    )  # fmt: skip
+
+    # Set when closing (incident_close), cleared when reopening.
+    resolution = models.CharField(max_length=20, choices=Resolution.choices, blank=True)
+    closing_summary = models.TextField(blank=True, validators=[MaxLengthValidator(20_000)], help_text="Markdown")
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates"
+    )
     personal_data = models.BooleanField(default=False, help_text="Personal data may be affected.")
     records_affected = models.PositiveBigIntegerField(null=True, blank=True)
 
@@ -170,6 +192,14 @@ class Incident(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(status__in=_CONTAINED) | models.Q(contained_at__isnull=False),
                 name="incident_contained_has_contained_at",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="closed") | models.Q(resolution="", duplicate_of__isnull=True),
+                name="incident_resolution_only_when_closed",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(resolution="duplicate") | models.Q(duplicate_of__isnull=False),
+                name="incident_duplicate_names_the_original",
             ),
             models.CheckConstraint(
                 condition=models.Q(status__in=_UNRESOLVED, resolved_at__isnull=True)
@@ -226,7 +256,20 @@ def works_on(user: Any) -> models.Q:
     return models.Q(lead=user) | member_of(user)
 
 
-class Finding(models.Model):
+class SharedContent(models.Model):
+    """Case content that may be hidden from vendor collaborators: findings and tasks now,
+    evidence, indicators and timeline events later. One field, one selector filter
+    (``selectors.shared_with``); a new kind of content inherits it rather than re-inventing it."""
+
+    internal = models.BooleanField(
+        default=False, help_text="Internal: hidden from vendor collaborators invited to the incident."
+    )
+
+    class Meta:
+        abstract = True
+
+
+class Finding(SharedContent):
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="findings")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     body = models.TextField(validators=[MaxLengthValidator(50_000)], help_text="Markdown")
@@ -239,15 +282,30 @@ class Finding(models.Model):
         return f"Finding {self.pk} on {self.incident_id}"
 
 
-class Task(models.Model):
+class TaskStatus(models.TextChoices):
+    TODO = "todo", "To do"
+    IN_PROGRESS = "in_progress", "In progress"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# Tasks still to be worked on (the home page, overdue flags, "open tasks" when closing).
+OPEN_TASK_STATUSES = (TaskStatus.TODO, TaskStatus.IN_PROGRESS)
+
+
+class Task(SharedContent):
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="tasks")
     title = models.CharField(max_length=200)
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
     )
     due_on = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.TODO)
+    # ``done`` is ``status == done``, kept as a column (CHECK below) because ticking is the
+    # everyday action and "not done" is what lists sort and filter on.
     done = models.BooleanField(default=False)
     done_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=500, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -255,6 +313,85 @@ class Task(models.Model):
         ordering = ["done", "due_on", "id"]
         # "My open tasks" on the home page.
         indexes = [models.Index(fields=["assignee", "done"], name="task_assignee_idx")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=TaskStatus.values), name="task_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(status="done", done=True, done_at__isnull=False)
+                | (~models.Q(status="done") & models.Q(done=False, done_at__isnull=True)),
+                name="task_done_iff_status_done",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="cancelled") | models.Q(cancel_reason=""),
+                name="task_cancel_reason_only_when_cancelled",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_TASK_STATUSES
+
+    def is_overdue(self, today: Any = None) -> bool:
+        today = today or timezone.localdate()
+        return self.is_open and self.due_on is not None and self.due_on < today
+
+
+class TaskNote(models.Model):
+    """The short log of a task: what was tried, what is blocking."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField(validators=[MaxLengthValidator(5_000)])
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Note {self.pk} on task {self.task_id}"
+
+
+class Tag(models.Model):
+    """A free label on incidents, normalized to lower case (``incidents.services.tags_normalize``)."""
+
+    name = models.CharField(max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Playbook(models.Model):
+    """A case template: opening an incident from it sets its defaults and creates its tasks."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120)
+    description = models.CharField(max_length=300, blank=True)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.MEDIUM)
+    category = models.CharField(max_length=32, choices=Category.choices, default=Category.OTHER)
+    summary = models.TextField(blank=True, help_text="Markdown skeleton copied into the summary.")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlaybookTask(models.Model):
+    playbook = models.ForeignKey(Playbook, on_delete=models.CASCADE, related_name="tasks")
+    position = models.PositiveIntegerField(default=0)
+    title = models.CharField(max_length=200)
+    due_after = models.DurationField(null=True, blank=True, help_text="Due this long after opening, e.g. 4:00:00.")
+    internal = models.BooleanField(default=True, help_text="Hidden from vendor collaborators.")
+
+    class Meta:
+        ordering = ["playbook", "position", "id"]
 
     def __str__(self) -> str:
         return self.title
@@ -270,6 +407,11 @@ class Verb(models.TextChoices):
     TASK_ADDED = "task_added", "Task added"
     TASK_UPDATED = "task_updated", "Task updated"
     TASK_DONE = "task_done", "Task done or reopened"
+    TASK_STATUS_CHANGED = "task_status_changed", "Task status changed"
+    TASK_NOTE_ADDED = "task_note_added", "Task note added"
+    CLOSED = "closed", "Closed"
+    REOPENED = "reopened", "Reopened"
+    TAGS_CHANGED = "tags_changed", "Tags changed"
     MEMBER_ADDED = "member_added", "Member added"
     MEMBER_REMOVED = "member_removed", "Member removed"
     MEMBER_ROLE_CHANGED = "member_role_changed", "Member role changed"
@@ -329,6 +471,18 @@ class Activity(models.Model):
                 return f"changed the task “{d.get('title')}”: {fields}"
             case Verb.TASK_DONE:
                 return f"{'completed' if d.get('done') else 'reopened'} the task “{d.get('title')}”"
+            case Verb.TASK_STATUS_CHANGED:
+                reason = f" ({d['reason']})" if d.get("reason") else ""
+                return f"moved the task “{d.get('title')}” from {d.get('old')} to {d.get('new')}{reason}"
+            case Verb.TASK_NOTE_ADDED:
+                return f"added a note to the task “{d.get('title')}”"
+            case Verb.CLOSED:
+                duplicate = f" of {d['duplicate_of']}" if d.get("duplicate_of") else ""
+                return f"closed it as {str(d.get('resolution', '')).replace('_', ' ')}{duplicate}"
+            case Verb.REOPENED:
+                return f"reopened it: {d.get('reason')}"
+            case Verb.TAGS_CHANGED:
+                return f"set the tags to {', '.join(d.get('new', [])) or 'none'}"
             case Verb.MEMBER_ADDED:
                 return f"added {who} as {d.get('role')}"
             case Verb.MEMBER_REMOVED:

@@ -35,6 +35,7 @@ from .models import (
     ReferenceCounter,
     Status,
     Task,
+    TaskStatus,
     format_reference,
 )
 from .permissions import Action, may, may_lead, may_open_incidents, require
@@ -43,7 +44,7 @@ __all__ = ["ConflictError"]
 
 # What task_update may change for someone who may update any task; an assignee who may only
 # update their own task may change ``done`` alone.
-TASK_EDITABLE_FIELDS = ("title", "assignee", "due_on", "done")
+TASK_EDITABLE_FIELDS = ("title", "assignee", "due_on", "done", "status", "cancel_reason", "internal")
 # Membership roles given with member_add / member_role_change. ``lead`` is not among them: the
 # incident's lead is its ``lead`` field (incident_update), and its membership follows.
 INVITED_ROLES = (MemberRole.RESPONDER, MemberRole.OBSERVER)
@@ -325,34 +326,65 @@ def task_add(
     return task
 
 
+def _task_status_changes(task: Task, changes: dict[str, Any]) -> dict[str, Any]:
+    """Keep ``done`` and ``status`` one fact: ticking sets the status, a status sets ``done``;
+    leaving cancelled clears the reason."""
+    changes = dict(changes)
+    if "done" in changes and "status" not in changes:
+        if changes["done"] and task.status != TaskStatus.DONE:
+            changes["status"] = TaskStatus.DONE
+        elif not changes["done"] and task.status == TaskStatus.DONE:
+            changes["status"] = TaskStatus.TODO
+    if "status" in changes:
+        changes["done"] = changes["status"] == TaskStatus.DONE
+        if changes["status"] != TaskStatus.CANCELLED:
+            changes.setdefault("cancel_reason", "")
+    return changes
+
+
 def task_update(*, task: Task, actor: User, changes: dict[str, Any]) -> Task:
-    """Change a task's title, assignee, due date or done flag (stamping ``done_at``).
+    """Change a task: title, assignee, due date, internal flag, status (to do, in progress, done,
+    cancelled with ``cancel_reason``) or the ``done`` tick, stamping ``done_at``.
 
     Members working the case may change any task (``Action.UPDATE_ANY_TASK``); others may only
-    tick their own (``Action.UPDATE_OWN_TASK``: ``done`` alone). Any other field is a 400.
+    move their own along (``Action.UPDATE_OWN_TASK``: ``done``, or a status other than
+    cancelled). Any other field is a 400.
     """
     incident = task.incident
+    unknown = sorted(set(changes) - set(TASK_EDITABLE_FIELDS))
+    if unknown:
+        raise ValidationError({field: ["This field cannot be changed here."] for field in unknown})
     if isinstance(changes.get("title"), str):
         changes = {**changes, "title": changes["title"].strip()}
+    if isinstance(changes.get("cancel_reason"), str):
+        changes = {**changes, "cancel_reason": changes["cancel_reason"].strip()}
+    changes = _task_status_changes(task, changes)
     # Judged by what would change, not by the keys sent: repeating an unchanged title while
     # ticking one's own task is still only ticking it.
     changing = {field for field, value in changes.items() if getattr(task, field, object()) != value}
-    if changing - {"done"} or task.assignee_id != actor.pk:
+    own_moves = {"done", "status", "cancel_reason"}
+    if changing - own_moves or task.assignee_id != actor.pk or changes.get("status") == TaskStatus.CANCELLED:
         require(actor, incident, Action.UPDATE_ANY_TASK)
     else:
         require(actor, incident, Action.UPDATE_OWN_TASK)
-    diff = model_update(instance=task, fields=TASK_EDITABLE_FIELDS, data=changes)
+    old_status = task.status
+    if "done" in changes and changes["done"] != task.done:
+        changes["done_at"] = timezone.now() if changes["done"] else None
+    diff = model_update(instance=task, fields=(*TASK_EDITABLE_FIELDS, "done_at"), data=changes)
+    if task.status == TaskStatus.CANCELLED and not task.cancel_reason:
+        raise ValidationError({"cancel_reason": ["Say why the task is cancelled."]})
     if "assignee" in diff:
         _check_assignee(task.assignee, incident)
     if not diff:
         return task
     with transaction.atomic():
-        if "done" in diff:
-            task.done_at = timezone.now() if task.done else None
-        task.save(update_fields=[*diff, "done_at"] if "done" in diff else list(diff))
+        task.save(update_fields=list(diff))
         if "done" in diff:
             events.task_done_event(task=task, actor=actor)
-        other = {field: change for field, change in diff.items() if field != "done"}
+        elif "status" in diff:
+            events.task_status_changed_event(task=task, actor=actor, old=old_status)
+        bookkeeping = {"done", "done_at", "status", "cancel_reason"}
+        other = {field: change for field, change in diff.items() if field not in bookkeeping}
         if other:
             events.task_updated_event(task=task, actor=actor, changes=other)
     return task
