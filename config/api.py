@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from rest_framework import status
@@ -16,6 +17,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import ConflictError
+from .parsers import RequestTooLarge
 
 
 class Pagination(PageNumberPagination):
@@ -30,6 +32,10 @@ class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = settings.API_PAGE_SIZE_MAX
     count_query_param = "count"
+    # SQLite and PostgreSQL take OFFSET as a 64-bit integer: ?page=9223372036854775807 overflowed
+    # it (a 500). No deployment holds a billion incidents, so a page starting past that is simply
+    # a page that does not exist, refused before the query.
+    max_offset = 1_000_000_000
 
     def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list:
         self.request = request
@@ -45,6 +51,8 @@ class Pagination(PageNumberPagination):
         if raw_count not in {"true", "false", "1", "0"}:
             raise ValidationError({self.count_query_param: ["Use true or false."]})
         offset = (self.number - 1) * self.page_size
+        if offset > self.max_offset:
+            raise NotFound("Invalid page.")
         rows = list(queryset[offset : offset + self.page_size + 1])
         self.has_next = len(rows) > self.page_size
         rows = rows[: self.page_size]
@@ -93,15 +101,30 @@ class Pagination(PageNumberPagination):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Map service errors to HTTP: ValidationError → 400 with field messages, conflict → 409."""
+    """Map service errors to HTTP: ValidationError → 400 with field messages, conflict → 409.
+
+    Also Django's RequestDataTooBig (a form or multipart body's fields past
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE``) → 413 JSON. Django raises it lazily, when the body is first
+    read, which for /api/ happens inside the DRF view (parsers, SessionAuthentication's CSRF
+    check); left alone it becomes Django's HTML 400 page.
+    """
+    if isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge(limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         if "__all__" in detail:
             detail["non_field_errors"] = detail.pop("__all__")
         exc = ValidationError(detail=detail)
     if isinstance(exc, ConflictError):
+        from accounts.permissions import may_read_back  # accounts imports DRF settings: not at import time
+
+        request, view = context.get("request"), context.get("view")
+        if request is not None and view is not None and not may_read_back(request, view):
+            # A write-only key learns that it lost the race, not what the incident is now.
+            detail = f"{exc.current.reference} was changed since the version you sent; nothing was written."
+            return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)
         return Response(
-            {"detail": str(exc), "current_version": exc.incident.version},
+            {"detail": str(exc), "current_version": exc.current.version},
             status=status.HTTP_409_CONFLICT,
         )
     return drf_exception_handler(exc, context)

@@ -1,12 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from incidents.api import FindingViewSet, IncidentViewSet, TaskViewSet
 from incidents.converters import REFERENCE_REGEX
 
 from . import health
+from .docs import DocsView, SchemaView
 
 router = SimpleRouter()
 router.register("incidents", IncidentViewSet, basename="incident")
@@ -15,8 +15,8 @@ router.register(rf"incidents/(?P<reference>{REFERENCE_REGEX})/tasks", TaskViewSe
 
 api_urlpatterns = [
     path("", include(router.urls)),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", DocsView.as_view(url_name="api:schema"), name="docs"),
 ]
 
 urlpatterns = [
