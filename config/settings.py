@@ -99,6 +99,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # An htmx request that meets an expired session is sent to log in (HX-Redirect) and back,
+    # instead of getting the login page swapped into a panel.
+    "incidents.middleware.LoginRedirectMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

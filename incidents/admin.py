@@ -12,7 +12,18 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from . import services
-from .models import INCIDENT_EDITABLE_FIELDS, Activity, Finding, Incident, MemberRole, Membership, Task
+from .models import (
+    INCIDENT_EDITABLE_FIELDS,
+    Activity,
+    Finding,
+    Incident,
+    MemberRole,
+    Membership,
+    Playbook,
+    PlaybookTask,
+    Tag,
+    Task,
+)
 from .permissions import lead_candidates
 
 
@@ -176,3 +187,30 @@ class ActivityAdmin(ReadOnlyAdmin):
     list_display = ("incident", "actor", "verb", "created_at")
     list_filter = ("verb",)
     list_select_related = ("incident", "actor")
+
+
+class PlaybookTaskInline(admin.TabularInline):
+    model = PlaybookTask
+    extra = 1
+    fields = ("position", "title", "due_after", "internal")
+
+
+@admin.register(Playbook)
+class PlaybookAdmin(admin.ModelAdmin):
+    """Case templates are configuration, not case content: edited here directly. Changing one
+    affects incidents opened from it later, never those already open."""
+
+    list_display = ("name", "slug", "severity", "category", "active")
+    list_filter = ("active", "category")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [PlaybookTaskInline]
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    search_fields = ("name",)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Renaming a tag would rewrite every incident's history under it; add a new one instead.
+        return False

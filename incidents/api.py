@@ -6,10 +6,11 @@ Views parse input, call a selector or a service and serialize the result; querys
 
 from __future__ import annotations
 
+from django.db.models import F
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -23,7 +24,7 @@ from . import selectors, services
 from .converters import REFERENCE_REGEX
 from .filters import IncidentFilter
 from .markdown import render_markdown
-from .models import INCIDENT_EDITABLE_FIELDS, Finding, Incident, Status, Task
+from .models import INCIDENT_EDITABLE_FIELDS, Finding, Incident, Playbook, Resolution, Status, Task, TaskNote
 
 
 class UsernameField(serializers.SlugRelatedField):
@@ -45,9 +46,17 @@ class UsernameField(serializers.SlugRelatedField):
 
 
 class IncidentSerializer(serializers.ModelSerializer):
-    lead = UsernameField(read_only=True)
+    lead = UsernameField(read_only=True, allow_null=True)
     summary_html = serializers.SerializerMethodField()
     allowed_transitions = serializers.ListField(child=serializers.CharField(), read_only=True)
+    resolution = serializers.SerializerMethodField(help_text="How it was closed; null unless closed with one.")
+    duplicate_of = serializers.SerializerMethodField(
+        help_text="Reference of the incident this one duplicates (resolution duplicate), else null."
+    )
+    tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    playbook = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True, help_text="Opened from this playbook."
+    )
 
     class Meta:
         model = Incident
@@ -55,35 +64,72 @@ class IncidentSerializer(serializers.ModelSerializer):
             "reference", "title", "summary", "summary_html", "severity", "status", "category", "lead",
             "restricted", "personal_data", "records_affected", "detected_at", "reported_at",
             "acknowledged_at", "contained_at", "resolved_at", "closed_at", "created_at", "updated_at",
-            "version", "allowed_transitions",
+            "version", "allowed_transitions", "resolution", "closing_summary", "duplicate_of", "tags",
+            "playbook",
         ]  # fmt: skip
         read_only_fields = fields
 
     def get_summary_html(self, incident: Incident) -> str:
         return render_markdown(incident.summary)
 
+    @extend_schema_field(serializers.ChoiceField(choices=Resolution.choices, allow_null=True))
+    def get_resolution(self, incident: Incident) -> str | None:
+        return incident.resolution or None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_duplicate_of(self, incident: Incident) -> str | None:
+        # Lists annotate the reference (one join, no query per row); a single incident may not.
+        if hasattr(incident, "duplicate_of_reference"):
+            return incident.duplicate_of_reference
+        return incident.duplicate_of.reference if incident.duplicate_of_id else None
+
 
 class IncidentListSerializer(IncidentSerializer):
     """The list is an index: the summary (up to 50,000 characters of Markdown, ~0.65 ms per row
-    to render) is left to the single-incident view, and not even read from the database."""
+    to render) and the closing summary are left to the single-incident view, and not even read
+    from the database."""
 
     class Meta(IncidentSerializer.Meta):
-        fields = [f for f in IncidentSerializer.Meta.fields if f not in {"summary", "summary_html"}]
+        fields = [f for f in IncidentSerializer.Meta.fields if f not in {"summary", "summary_html", "closing_summary"}]
         read_only_fields = fields
+
+
+# Set by POST …/close/ only, cleared by POST …/reopen/.
+CLOSING_FIELDS = ("resolution", "closing_summary", "duplicate_of")
 
 
 class IncidentWriteSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     lead = UsernameField(required=False, allow_null=True)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=60, allow_blank=True),
+        required=False,
+        max_length=50,
+        help_text="Free labels, stored in lower case; on PATCH the whole list replaces the old one.",
+    )
 
     read_only_names = frozenset(IncidentSerializer.Meta.fields)
     read_only_messages = {
         "status": "Open the incident, then change its status with POST /api/v1/incidents/{reference}/transition/.",
         "reference": "References are assigned by Breachline.",
+        **dict.fromkeys(CLOSING_FIELDS, "Set when closing: POST /api/v1/incidents/{reference}/close/."),
     }
 
     class Meta:
         model = Incident
-        fields = list(INCIDENT_EDITABLE_FIELDS)
+        fields = [*INCIDENT_EDITABLE_FIELDS, "tags"]
+
+
+class IncidentCreateSerializer(IncidentWriteSerializer):
+    template = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Playbook.objects.filter(active=True),
+        required=False,
+        allow_null=True,
+        help_text="Open from this playbook (its slug): its defaults fill what you leave out and its tasks are created.",
+    )
+
+    class Meta(IncidentWriteSerializer.Meta):
+        fields = [*IncidentWriteSerializer.Meta.fields, "template"]
 
 
 class IncidentUpdateSerializer(IncidentWriteSerializer):
@@ -92,6 +138,7 @@ class IncidentUpdateSerializer(IncidentWriteSerializer):
     read_only_messages = {
         "status": "Change the status with POST /api/v1/incidents/{reference}/transition/.",
         "reference": "The reference cannot be changed.",
+        **dict.fromkeys(CLOSING_FIELDS, "Set when closing: POST /api/v1/incidents/{reference}/close/."),
     }
 
     class Meta(IncidentWriteSerializer.Meta):
@@ -108,7 +155,35 @@ class IncidentWriteResultSerializer(serializers.ModelSerializer):
 
 
 class TransitionSerializer(StrictFieldsMixin, serializers.Serializer):
-    to = serializers.ChoiceField(choices=Status.choices)
+    to = serializers.ChoiceField(
+        choices=Status.choices,
+        help_text="Not to closed (POST …/close/ asks for a resolution), nor out of it (POST …/reopen/ asks why).",
+    )
+    version = serializers.IntegerField(min_value=1, required=False, help_text="Optional optimistic-lock check.")
+
+
+class CloseSerializer(StrictFieldsMixin, serializers.Serializer):
+    resolution = serializers.ChoiceField(choices=Resolution.choices)
+    closing_summary = serializers.CharField(
+        required=False, allow_blank=True, help_text="Markdown, up to 20,000 characters. Required for true_positive."
+    )
+    duplicate_of = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="With resolution duplicate only: the reference of the original (IR-2026-0042), an incident "
+        "you can see that is not itself a duplicate.",
+    )
+    open_tasks = serializers.ChoiceField(
+        choices=[(services.OPEN_TASKS_KEEP, "Keep them open"), (services.OPEN_TASKS_CANCEL, "Cancel them")],
+        required=False,
+        help_text="Required when tasks are still open (to do, in progress): keep them as follow-up work, or "
+        "cancel them with the closing as the reason. Without it such a close is a 400 listing them.",
+    )
+    version = serializers.IntegerField(min_value=1, required=False, help_text="Optional optimistic-lock check.")
+
+
+class ReopenSerializer(StrictFieldsMixin, serializers.Serializer):
+    reason = serializers.CharField(help_text="Why it is reopened (kept in the activity log), up to 1,000 characters.")
     version = serializers.IntegerField(min_value=1, required=False, help_text="Optional optimistic-lock check.")
 
 
@@ -118,8 +193,14 @@ class FindingSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Finding
-        fields = ["id", "author", "body", "body_html", "created_at"]
+        fields = ["id", "author", "body", "body_html", "internal", "created_at"]
         read_only_fields = ["id", "author", "body_html", "created_at"]
+        extra_kwargs = {
+            "internal": {
+                "required": False,
+                "help_text": "Hidden from vendor collaborators. Defaults to the incident's restricted flag.",
+            }
+        }
 
     def get_body_html(self, finding: Finding) -> str:
         return render_markdown(finding.body)
@@ -127,11 +208,41 @@ class FindingSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 class TaskSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     assignee = UsernameField(required=False, allow_null=True)
+    overdue = serializers.SerializerMethodField(help_text="Due date past and the task still open.")
 
     class Meta:
         model = Task
-        fields = ["id", "title", "assignee", "due_on", "done", "done_at", "created_at"]
-        read_only_fields = ["id", "done_at", "created_at"]
+        fields = [
+            "id", "title", "assignee", "due_on", "status", "cancel_reason", "done", "done_at", "overdue",
+            "internal", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "done_at", "overdue", "created_at"]
+        extra_kwargs = {
+            "due_on": {"help_text": "Not in the past when set (on creation, or when changed)."},
+            "status": {"help_text": "todo, in_progress, done (same as done: true), cancelled (with cancel_reason)."},
+            "cancel_reason": {"help_text": "Required with status cancelled; only a cancelled task has one."},
+        }
+
+    def get_overdue(self, task: Task) -> bool:
+        return task.is_overdue()
+
+    def validate(self, attrs: dict) -> dict:
+        if self.instance is None:
+            # task_add starts every task as to do: a status sent on creation would be ignored.
+            message = "A new task starts as to do; change this with PATCH once it exists."
+            errors = {field: [message] for field in ("status", "cancel_reason", "done") if field in attrs}
+            if errors:
+                raise serializers.ValidationError(errors)
+        return attrs
+
+
+class TaskNoteSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    author = UsernameField(read_only=True)
+
+    class Meta:
+        model = TaskNote
+        fields = ["id", "author", "body", "created_at"]
+        read_only_fields = ["id", "author", "created_at"]
 
 
 class IncidentViewSet(
@@ -148,8 +259,14 @@ class IncidentViewSet(
     write_scope = Scope.INCIDENTS_WRITE
 
     def get_queryset(self):
-        incidents = selectors.incidents_visible_to(self.request.user).select_related("lead")
-        return incidents.defer("summary") if self.action == "list" else incidents
+        incidents = (
+            selectors.incidents_visible_to(self.request.user)
+            .select_related("lead", "playbook")
+            .prefetch_related("tags")
+        )
+        # The original of a duplicate by reference: one join, not a query per row.
+        incidents = incidents.annotate(duplicate_of_reference=F("duplicate_of__reference"))
+        return incidents.defer("summary", "closing_summary") if self.action == "list" else incidents
 
     def get_serializer_class(self):
         return IncidentListSerializer if self.action == "list" else IncidentSerializer
@@ -159,14 +276,15 @@ class IncidentViewSet(
         return (IncidentSerializer if full else IncidentWriteResultSerializer)(incident).data
 
     @extend_schema(
-        request=IncidentWriteSerializer,
+        request=IncidentCreateSerializer,
         responses={201: IncidentSerializer},
         description="Answers the whole incident; a key without incidents:read gets reference and version only.",
     )
     def create(self, request: Request) -> Response:
-        serializer = IncidentWriteSerializer(data=request.data)
+        serializer = IncidentCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        incident = services.incident_open(opened_by=request.user, **serializer.validated_data)
+        fields = dict(serializer.validated_data)
+        incident = services.incident_open(opened_by=request.user, playbook=fields.pop("template", None), **fields)
         headers = {"Location": reverse("api:incident-detail", kwargs={"reference": incident.reference})}
         return Response(self._written(incident), status=status.HTTP_201_CREATED, headers=headers)
 
@@ -196,6 +314,33 @@ class IncidentViewSet(
         )
         return Response(self._written(incident))
 
+    @extend_schema(
+        request=CloseSerializer,
+        responses={200: IncidentSerializer, 409: None},
+        description="Close with a resolution (the only way to closed). 400 naming open_tasks while tasks are "
+        "still open and open_tasks is not given; 400 without a field when the status cannot close.",
+    )
+    @action(detail=True, methods=["post"])
+    def close(self, request: Request, reference: str) -> Response:
+        incident = self.get_object()
+        serializer = CloseSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        incident = services.incident_close(incident=incident, actor=request.user, **serializer.validated_data)
+        return Response(self._written(incident))
+
+    @extend_schema(
+        request=ReopenSerializer,
+        responses={200: IncidentSerializer, 409: None},
+        description="Reopen a closed incident (back to investigating) with a reason; clears the resolution.",
+    )
+    @action(detail=True, methods=["post"])
+    def reopen(self, request: Request, reference: str) -> Response:
+        incident = self.get_object()
+        serializer = ReopenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        incident = services.incident_reopen(incident=incident, actor=request.user, **serializer.validated_data)
+        return Response(self._written(incident))
+
 
 class IncidentChildMixin:
     """For endpoints nested under ``/incidents/<reference>/``: the parent must be visible."""
@@ -209,11 +354,8 @@ class IncidentChildMixin:
             response.data = {"id": response.data["id"]}
         return response
 
-    def create(self, request: Request, *args, **kwargs) -> Response:
-        return self._written(super().create(request, *args, **kwargs))
-
-    def update(self, request: Request, *args, **kwargs) -> Response:
-        return self._written(super().update(request, *args, **kwargs))
+    # No create()/update() here: a router maps PUT/PATCH routes for any viewset that has an
+    # ``update`` attribute, so each viewset wraps only the actions it really has.
 
     def get_incident(self) -> Incident:
         if not hasattr(self, "_incident"):
@@ -230,11 +372,17 @@ class FindingViewSet(IncidentChildMixin, mixins.ListModelMixin, mixins.CreateMod
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no reference
             return Finding.objects.none()
-        return self.get_incident().findings.select_related("author")
+        return selectors.shared_with(self.get_incident().findings.select_related("author"), self.request.user)
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        return self._written(super().create(request, *args, **kwargs))
 
     def perform_create(self, serializer: FindingSerializer) -> None:
         serializer.instance = services.finding_add(
-            incident=self.get_incident(), author=self.request.user, body=serializer.validated_data["body"]
+            incident=self.get_incident(),
+            author=self.request.user,
+            body=serializer.validated_data["body"],
+            internal=serializer.validated_data.get("internal"),
         )
 
 
@@ -253,10 +401,16 @@ class TaskViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no reference
             return Task.objects.none()
-        return self.get_incident().tasks.select_related("assignee")
+        return selectors.shared_with(self.get_incident().tasks.select_related("assignee"), self.request.user)
 
     def get_object(self) -> Task:
         return get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        return self._written(super().create(request, *args, **kwargs))
+
+    def update(self, request: Request, *args, **kwargs) -> Response:
+        return self._written(super().update(request, *args, **kwargs))
 
     def perform_create(self, serializer: TaskSerializer) -> None:
         data = serializer.validated_data
@@ -266,9 +420,24 @@ class TaskViewSet(
             title=data["title"],
             assignee=data.get("assignee"),
             due_on=data.get("due_on"),
+            internal=data.get("internal"),
         )
 
     def perform_update(self, serializer: TaskSerializer) -> None:
         serializer.instance = services.task_update(
             task=serializer.instance, actor=self.request.user, changes=dict(serializer.validated_data)
         )
+
+    @extend_schema(methods=["GET"], responses={200: TaskNoteSerializer(many=True)})
+    @extend_schema(methods=["POST"], request=TaskNoteSerializer, responses={201: TaskNoteSerializer})
+    @action(detail=True, methods=["get", "post"], serializer_class=TaskNoteSerializer)
+    def notes(self, request: Request, reference: str, pk: str) -> Response:
+        """The task's log, oldest first (GET, paginated); POST adds a note (``task_note_add``)."""
+        task = self.get_object()
+        if request.method == "POST":
+            serializer = TaskNoteSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            note = services.task_note_add(task=task, author=request.user, body=serializer.validated_data["body"])
+            return self._written(Response(TaskNoteSerializer(note).data, status=status.HTTP_201_CREATED))
+        page = self.paginate_queryset(task.notes.select_related("author"))
+        return self.get_paginated_response(TaskNoteSerializer(page, many=True).data)

@@ -8,11 +8,14 @@ from typing import Any
 from accounts.models import User
 from config.services import changes_as_json
 
-from .models import Activity, Finding, Incident, Membership, Task, Verb
+from .models import Activity, Finding, Incident, Membership, Task, TaskNote, Verb
 
 
-def _entry(incident: Incident, actor: User | None, verb: Verb, **data: Any) -> Activity:
-    return Activity.objects.create(incident=incident, actor=actor, verb=verb, data=data)
+def _entry(incident: Incident, actor: User | None, verb: Verb, *, internal: bool = False, **data: Any) -> Activity:
+    """``internal`` entries are hidden from vendor collaborators (``selectors.shared_with``): an
+    entry about internal content is as internal as that content; entries about people and access
+    always are."""
+    return Activity.objects.create(incident=incident, actor=actor, verb=verb, data=data, internal=internal)
 
 
 def opened_event(*, incident: Incident, actor: User | None) -> Activity:
@@ -21,7 +24,8 @@ def opened_event(*, incident: Incident, actor: User | None) -> Activity:
 
 def updated_event(*, incident: Incident, actor: User | None, changes: Mapping[str, tuple[Any, Any]]) -> Activity:
     """``changes`` is ``{field: (old, new)}``; kept as ``{"changes": {field: {"old", "new"}}}``."""
-    return _entry(incident, actor, Verb.UPDATED, changes=changes_as_json(changes))
+    about_access = bool(set(changes) & {"lead", "restricted"})
+    return _entry(incident, actor, Verb.UPDATED, internal=about_access, changes=changes_as_json(changes))
 
 
 def status_changed_event(*, incident: Incident, actor: User | None, old: str, new: str) -> Activity:
@@ -29,16 +33,22 @@ def status_changed_event(*, incident: Incident, actor: User | None, old: str, ne
 
 
 def finding_added_event(*, finding: Finding, actor: User | None) -> Activity:
-    return _entry(finding.incident, actor, Verb.FINDING_ADDED, finding_id=finding.pk)
+    return _entry(finding.incident, actor, Verb.FINDING_ADDED, internal=finding.internal, finding_id=finding.pk)
 
 
 def task_added_event(*, task: Task, actor: User | None) -> Activity:
-    return _entry(task.incident, actor, Verb.TASK_ADDED, task_id=task.pk, title=task.title)
+    return _entry(task.incident, actor, Verb.TASK_ADDED, internal=task.internal, task_id=task.pk, title=task.title)
 
 
 def task_updated_event(*, task: Task, actor: User | None, changes: Mapping[str, tuple[Any, Any]]) -> Activity:
     return _entry(
-        task.incident, actor, Verb.TASK_UPDATED, task_id=task.pk, title=task.title, changes=changes_as_json(changes)
+        task.incident,
+        actor,
+        Verb.TASK_UPDATED,
+        internal=task.internal,
+        task_id=task.pk,
+        title=task.title,
+        changes=changes_as_json(changes),
     )
 
 
@@ -47,6 +57,7 @@ def task_status_changed_event(*, task: Task, actor: User | None, old: str) -> Ac
         task.incident,
         actor,
         Verb.TASK_STATUS_CHANGED,
+        internal=task.internal,
         task_id=task.pk,
         title=task.title,
         old=old,
@@ -56,7 +67,54 @@ def task_status_changed_event(*, task: Task, actor: User | None, old: str) -> Ac
 
 
 def task_done_event(*, task: Task, actor: User | None) -> Activity:
-    return _entry(task.incident, actor, Verb.TASK_DONE, task_id=task.pk, title=task.title, done=task.done)
+    return _entry(
+        task.incident, actor, Verb.TASK_DONE, internal=task.internal, task_id=task.pk, title=task.title, done=task.done
+    )
+
+
+def task_note_added_event(*, note: TaskNote, actor: User | None) -> Activity:
+    # The note's text stays on the note (up to 5,000 characters); the entry says where it went.
+    task = note.task
+    return _entry(
+        task.incident,
+        actor,
+        Verb.TASK_NOTE_ADDED,
+        internal=task.internal,
+        task_id=task.pk,
+        title=task.title,
+        note_id=note.pk,
+    )
+
+
+def closed_event(*, incident: Incident, actor: User | None, old: str) -> Activity:
+    """The one entry for closing (no separate status_changed entry): the status it left, the
+    resolution, the original of a duplicate (by reference) and the closing summary, which
+    reopening clears from the incident but not from here."""
+    return _entry(
+        incident,
+        actor,
+        Verb.CLOSED,
+        old=old,
+        resolution=incident.resolution,
+        duplicate_of=incident.duplicate_of.reference if incident.duplicate_of_id else None,
+        closing_summary=incident.closing_summary,
+    )
+
+
+def reopened_event(
+    *, incident: Incident, actor: User | None, reason: str, resolution: str, duplicate_of: str | None
+) -> Activity:
+    """Reopening (closed → ``incident.status``): why, and what it had been closed as."""
+    return _entry(
+        incident,
+        actor,
+        Verb.REOPENED,
+        old="closed",
+        new=incident.status,
+        reason=reason,
+        resolution=resolution,
+        duplicate_of=duplicate_of,
+    )
 
 
 def _member(membership: Membership) -> dict[str, str]:
@@ -64,14 +122,24 @@ def _member(membership: Membership) -> dict[str, str]:
 
 
 def member_added_event(*, membership: Membership, actor: User | None) -> Activity:
-    return _entry(membership.incident, actor, Verb.MEMBER_ADDED, **_member(membership), role=membership.role)
+    return _entry(
+        membership.incident, actor, Verb.MEMBER_ADDED, internal=True, **_member(membership), role=membership.role
+    )
 
 
 def member_removed_event(*, membership: Membership, actor: User | None) -> Activity:
-    return _entry(membership.incident, actor, Verb.MEMBER_REMOVED, **_member(membership), role=membership.role)
+    return _entry(
+        membership.incident, actor, Verb.MEMBER_REMOVED, internal=True, **_member(membership), role=membership.role
+    )
 
 
 def member_role_changed_event(*, membership: Membership, actor: User | None, old: str) -> Activity:
     return _entry(
-        membership.incident, actor, Verb.MEMBER_ROLE_CHANGED, **_member(membership), old=old, new=membership.role
+        membership.incident,
+        actor,
+        Verb.MEMBER_ROLE_CHANGED,
+        internal=True,
+        **_member(membership),
+        old=old,
+        new=membership.role,
     )

@@ -3,12 +3,26 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from accounts.models import User
 
-from .models import INCIDENT_EDITABLE_FIELDS, Finding, Incident, Task
+from .models import (
+    INCIDENT_EDITABLE_FIELDS,
+    Finding,
+    Incident,
+    MemberRole,
+    Playbook,
+    Resolution,
+    Task,
+    TaskNote,
+    TaskStatus,
+)
 from .permissions import lead_candidates
+from .selectors import sees_internal
+from .services import OPEN_TASKS_CANCEL, OPEN_TASKS_KEEP
 
 
 class UserChoiceField(forms.ModelChoiceField):
@@ -30,9 +44,34 @@ class IncidentForm(forms.ModelForm):
         fields = list(INCIDENT_EDITABLE_FIELDS)
         widgets = {"summary": forms.Textarea(attrs={"rows": 8})}
 
+    tags = forms.CharField(
+        required=False,
+        max_length=1000,
+        help_text="Comma-separated, e.g. vendor, vpn, gdpr. Stored in lower case.",
+        widget=forms.TextInput(attrs={"placeholder": "vendor, vpn"}),
+    )
+    playbook = forms.ModelChoiceField(
+        queryset=Playbook.objects.filter(active=True),
+        required=False,
+        empty_label="No playbook",
+        to_field_name="slug",
+        help_text="Opening from a playbook creates its tasks.",
+    )
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["lead"].queryset = lead_candidates()
+        if self.instance.pk:
+            self.initial.setdefault("tags", ", ".join(tag.name for tag in self.instance.tags.all()))
+
+    def clean_tags(self) -> list[str]:
+        # One definition of a tag: the service's (form error, not a 500, for a bad one).
+        from . import services
+
+        try:
+            return services.tags_normalize(self.cleaned_data["tags"])
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["tags"]) from None
 
 
 class IncidentEditForm(IncidentForm):
@@ -44,6 +83,7 @@ class IncidentEditForm(IncidentForm):
 
     def __init__(self, *args: Any, can_manage_access: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        del self.fields["playbook"]  # a playbook is where an incident starts, not an edit
         self.fields["detected_at"].required = True
         if not can_manage_access:
             # Only the incident's lead or an admin changes who can see it (the rule table):
@@ -57,27 +97,116 @@ class IncidentEditForm(IncidentForm):
         pass
 
 
-class FindingForm(forms.ModelForm):
+class SharedContentForm(forms.ModelForm):
+    """Adds the ``internal`` tick of case content (``SharedContent``): ticked by default on a
+    restricted incident, and not offered to vendor collaborators, whose own contributions are
+    never internal (the service enforces both)."""
+
+    def __init__(self, *args: Any, incident: Incident | None = None, viewer: User | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if incident is not None:
+            self.fields["internal"].initial = incident.restricted
+        if viewer is not None and not sees_internal(viewer):
+            del self.fields["internal"]
+
+
+class FindingForm(SharedContentForm):
     class Meta:
         model = Finding
-        fields = ["body"]
+        fields = ["body", "internal"]
         widgets = {"body": forms.Textarea(attrs={"rows": 3, "placeholder": "What did you find? Markdown works."})}
-        labels = {"body": "New finding"}
+        labels = {"body": "New finding", "internal": "Internal (hidden from vendor collaborators)"}
 
 
-class TaskForm(forms.ModelForm):
+class TaskForm(SharedContentForm):
     assignee = UserChoiceField(queryset=User.objects.none(), required=False, empty_label="Unassigned")
 
     class Meta:
         model = Task
-        fields = ["title", "assignee", "due_on"]
+        fields = ["title", "assignee", "due_on", "internal"]
         widgets = {
             "title": forms.TextInput(attrs={"placeholder": "What must be done?"}),
             "due_on": forms.DateInput(attrs={"type": "date"}),
         }
-        labels = {"title": "New task", "due_on": "Due"}
+        labels = {"title": "New task", "due_on": "Due", "internal": "Internal"}
 
     def __init__(self, *args: Any, assignees: QuerySet[User], **kwargs: Any) -> None:
         # ``assignees`` is permissions.assignable_users(incident=…): the one definition.
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = assignees
+        # The date picker offers no past day; the service refuses one anyway (task_add).
+        self.fields["due_on"].widget.attrs["min"] = timezone.localdate().isoformat()
+
+
+class MemberAddForm(forms.Form):
+    user = UserChoiceField(queryset=User.objects.none(), label="Person", empty_label="Choose someone")
+    role = forms.ChoiceField(
+        choices=[(MemberRole.RESPONDER, "Responder (works the case)"), (MemberRole.OBSERVER, "Observer (reads)")],
+        initial=MemberRole.RESPONDER,
+    )
+
+    def __init__(self, *args: Any, candidates: QuerySet[User], **kwargs: Any) -> None:
+        # ``candidates`` is permissions.member_candidates(incident=…).
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = candidates
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=MemberRole.choices)
+
+
+class TaskStatusForm(forms.Form):
+    """The compact status control of one task. The reason is sent only with cancelled, so a
+    reason typed before choosing another status is dropped rather than refused."""
+
+    status = forms.ChoiceField(choices=TaskStatus.choices)
+    cancel_reason = forms.CharField(required=False, max_length=500)
+
+    def changes(self) -> dict[str, str]:
+        """What to pass to ``services.task_update`` (call after ``is_valid()``)."""
+        status = self.cleaned_data["status"]
+        if status == TaskStatus.CANCELLED:
+            return {"status": status, "cancel_reason": self.cleaned_data["cancel_reason"]}
+        return {"status": status}
+
+
+class TaskNoteForm(forms.ModelForm):
+    class Meta:
+        model = TaskNote
+        fields = ["body"]
+        labels = {"body": "Note"}
+
+
+# What closing does with tasks still open (services.incident_close's ``open_tasks``).
+OPEN_TASKS_CHOICES = [
+    (OPEN_TASKS_KEEP, "Keep them open: they are follow-up work"),
+    (OPEN_TASKS_CANCEL, "Cancel them, with the closing as the reason"),
+]
+
+
+class IncidentCloseForm(forms.Form):
+    resolution = forms.ChoiceField(choices=Resolution.choices, widget=forms.RadioSelect)
+    duplicate_of = forms.CharField(
+        required=False,
+        max_length=20,
+        label="Duplicate of",
+        help_text="For a duplicate: the reference of the original, e.g. IR-2026-0042.",
+        widget=forms.TextInput(attrs={"placeholder": "IR-2026-0042", "autocomplete": "off"}),
+    )
+    closing_summary = forms.CharField(
+        required=False,
+        label="Closing summary",
+        help_text="Markdown. What happened and what was done; required for a true positive.",
+        widget=forms.Textarea(attrs={"rows": 6}),
+    )
+    # Offered (and then required by the service) only while tasks are still open.
+    open_tasks = forms.ChoiceField(
+        required=False, choices=OPEN_TASKS_CHOICES, widget=forms.RadioSelect, label="Open tasks"
+    )
+    # The version the page was loaded with; the service refuses the close if it moved on.
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class IncidentReopenForm(forms.Form):
+    reason = forms.CharField(max_length=1_000, widget=forms.Textarea(attrs={"rows": 2}))
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)

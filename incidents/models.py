@@ -411,10 +411,14 @@ class Verb(models.TextChoices):
     TASK_NOTE_ADDED = "task_note_added", "Task note added"
     CLOSED = "closed", "Closed"
     REOPENED = "reopened", "Reopened"
-    TAGS_CHANGED = "tags_changed", "Tags changed"
     MEMBER_ADDED = "member_added", "Member added"
     MEMBER_REMOVED = "member_removed", "Member removed"
     MEMBER_ROLE_CHANGED = "member_role_changed", "Member role changed"
+
+
+def _task_status_text(value: Any) -> str:
+    """A task status as the activity log says it ("in progress"), whatever an old entry holds."""
+    return TaskStatus(value).label.lower() if value in TaskStatus.values else str(value)
 
 
 def _change_text(field: str, change: dict[str, Any]) -> str:
@@ -422,16 +426,20 @@ def _change_text(field: str, change: dict[str, Any]) -> str:
         return "the summary"  # up to 50,000 characters: the entry keeps it, the line does not show it
 
     def shown(value: Any) -> str:
+        if isinstance(value, list):  # tags
+            return ", ".join(value) or "—"
         return "—" if value in (None, "") else str(value)
 
     return f"{field.replace('_', ' ')} from {shown(change.get('old'))} to {shown(change.get('new'))}"
 
 
-class Activity(models.Model):
+class Activity(SharedContent):
     """Who changed what on an incident (the audit view, distinct from the attack timeline).
 
     Rows are written only by the constructors in ``incidents.events``; ``data`` holds what
-    changed, old → new, so escalation and audit can read it.
+    changed, old → new, so escalation and audit can read it. ``internal`` entries (about
+    internal content, people and access) are hidden from vendor collaborators like any other
+    shared content.
     """
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="activities")
@@ -472,8 +480,9 @@ class Activity(models.Model):
             case Verb.TASK_DONE:
                 return f"{'completed' if d.get('done') else 'reopened'} the task “{d.get('title')}”"
             case Verb.TASK_STATUS_CHANGED:
-                reason = f" ({d['reason']})" if d.get("reason") else ""
-                return f"moved the task “{d.get('title')}” from {d.get('old')} to {d.get('new')}{reason}"
+                reason = f": {d['reason']}" if d.get("reason") else ""
+                old, new = (_task_status_text(d.get(key)) for key in ("old", "new"))
+                return f"moved the task “{d.get('title')}” from {old} to {new}{reason}"
             case Verb.TASK_NOTE_ADDED:
                 return f"added a note to the task “{d.get('title')}”"
             case Verb.CLOSED:
@@ -481,8 +490,6 @@ class Activity(models.Model):
                 return f"closed it as {str(d.get('resolution', '')).replace('_', ' ')}{duplicate}"
             case Verb.REOPENED:
                 return f"reopened it: {d.get('reason')}"
-            case Verb.TAGS_CHANGED:
-                return f"set the tags to {', '.join(d.get('new', [])) or 'none'}"
             case Verb.MEMBER_ADDED:
                 return f"added {who} as {d.get('role')}"
             case Verb.MEMBER_REMOVED:

@@ -181,3 +181,10 @@ def lead_filter_choices(*, viewer: User, visible: QuerySet[Incident]) -> QuerySe
     if viewer.role == Role.VENDOR and not viewer.sees_everything:
         return User.objects.filter(pk__in=visible.exclude(lead=None).values("lead_id"))
     return lead_candidates()
+
+
+def member_candidates(*, incident: Incident) -> QuerySet[User]:
+    """People who could be invited onto ``incident``: active people (not integrations) who are
+    not members yet. Executives may join as observers only; the service says so."""
+    already = Membership.objects.filter(incident=incident).values("user_id")
+    return User.objects.filter(is_active=True).exclude(role=Role.INTEGRATION).exclude(pk__in=already)

@@ -6,12 +6,24 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Case, F, Prefetch, Q, QuerySet, Value, When
 
 from accounts.models import Role, User
 
 from .filters import IncidentFilter
-from .models import OPEN_STATUSES, Activity, Finding, Incident, Membership, Task, member_of, works_on
+from .models import (
+    OPEN_STATUSES,
+    OPEN_TASK_STATUSES,
+    Activity,
+    Finding,
+    Incident,
+    MemberRole,
+    Membership,
+    Task,
+    TaskNote,
+    member_of,
+    works_on,
+)
 
 
 def incidents_visible_to(user: User | AnonymousUser) -> QuerySet[Incident]:
@@ -33,6 +45,34 @@ def incidents_visible_to(user: User | AnonymousUser) -> QuerySet[Incident]:
     return Incident.objects.filter(Q(restricted=False) | is_member)
 
 
+def sees_internal(viewer: User) -> bool:
+    """Vendor collaborators see only what is shared with them; everyone else who can see an
+    incident sees its internal content too."""
+    return viewer.sees_everything or viewer.role != Role.VENDOR
+
+
+def shared_with(queryset: QuerySet, viewer: User) -> QuerySet:
+    """The one filter for case content (``SharedContent``: findings, tasks, activity entries, and
+    later evidence, indicators, timeline events): internal rows are dropped for viewers who may
+    not see them. Every list of case content goes through it."""
+    return queryset if sees_internal(viewer) else queryset.filter(internal=False)
+
+
+def memberships_shown_to(viewer: User, queryset: QuerySet[Membership]) -> QuerySet[Membership]:
+    """The people a viewer may know are on an incident: everyone for staff; for a vendor
+    collaborator, the incident's lead (their contact) and themselves."""
+    if sees_internal(viewer):
+        return queryset
+    return queryset.filter(Q(user=viewer) | Q(role=MemberRole.LEAD))
+
+
+def people_shown_to(viewer: User, incident: Incident, people: QuerySet[User]) -> QuerySet[User]:
+    """``people`` (choices offered on ``incident``'s page) limited like ``memberships_shown_to``."""
+    if sees_internal(viewer):
+        return people
+    return people.filter(Q(pk=viewer.pk) | Q(pk=incident.lead_id))
+
+
 def incident_filter(*, viewer: User, filters: dict[str, Any] | None = None) -> IncidentFilter:
     """The browser list's filters (see ``IncidentFilter``) over what ``viewer`` may see; check
     ``is_valid()``/``errors`` before using ``.qs``. The API applies the same FilterSet through
@@ -46,15 +86,18 @@ def incident_get(*, viewer: User, reference: str) -> Incident | None:
 
 
 def incident_detail(*, viewer: User, reference: str) -> Incident | None:
-    """One incident with everything its page shows, in a fixed number of queries."""
+    """One incident with everything its page shows, in a fixed number of queries, each list
+    limited to what ``viewer`` may see of it (``shared_with``, ``memberships_shown_to``)."""
+    memberships = Membership.objects.select_related("user").order_by("role", "added_at")
+    activity = shared_with(Activity.objects.select_related("actor"), viewer)[:50]
     return (
         incidents_visible_to(viewer)
-        .select_related("lead", "opened_by")
+        .select_related("lead", "opened_by", "duplicate_of")
         .prefetch_related(
-            Prefetch("findings", queryset=Finding.objects.select_related("author")),
-            Prefetch("tasks", queryset=Task.objects.select_related("assignee")),
-            Prefetch("memberships", queryset=Membership.objects.select_related("user").order_by("role", "added_at")),
-            Prefetch("activities", queryset=Activity.objects.select_related("actor")[:50], to_attr="recent_activity"),
+            Prefetch("findings", queryset=shared_with(Finding.objects.select_related("author"), viewer)),
+            Prefetch("tasks", queryset=tasks_shown(viewer)),
+            Prefetch("memberships", queryset=memberships_shown_to(viewer, memberships)),
+            Prefetch("activities", queryset=activity, to_attr="recent_activity"),
         )
         .filter(reference=reference)
         .first()
@@ -66,8 +109,21 @@ def my_open_incidents(*, viewer: User) -> QuerySet[Incident]:
 
 
 def my_open_tasks(*, viewer: User) -> QuerySet[Task]:
+    """Tasks assigned to ``viewer`` still to be worked on (to do, in progress: not done, not
+    cancelled), on incidents they can see, soonest due first. Tasks kept open when their incident
+    was closed are follow-up work and stay here."""
     return (
-        Task.objects.filter(assignee=viewer, done=False, incident__in=incidents_visible_to(viewer))
+        Task.objects.filter(assignee=viewer, status__in=OPEN_TASK_STATUSES, incident__in=incidents_visible_to(viewer))
         .select_related("incident")
-        .order_by("due_on", "id")
+        .order_by(F("due_on").asc(nulls_last=True), "id")
     )
+
+
+def tasks_shown(viewer: User) -> QuerySet[Task]:
+    """Tasks as the tasks panel shows them to ``viewer`` (``shared_with``): open ones first,
+    soonest due first, then done and cancelled ones; each with its assignee and its notes (with
+    their authors), in two queries whatever the number of tasks and notes."""
+    finished_last = Case(When(status__in=OPEN_TASK_STATUSES, then=Value(0)), default=Value(1))
+    notes = Prefetch("notes", queryset=TaskNote.objects.select_related("author"))
+    tasks = Task.objects.select_related("assignee").prefetch_related(notes)
+    return shared_with(tasks.order_by(finished_last, F("due_on").asc(nulls_last=True), "id"), viewer)

@@ -11,16 +11,45 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
 
-from . import selectors, services
-from .forms import FindingForm, IncidentEditForm, IncidentForm, TaskForm
-from .models import Category, Incident, Severity, Status
-from .permissions import Action, assignable_users, case_permissions, lead_filter_choices, may, may_open_incidents
+from . import conflicts, filters, live, selectors, services
+from .forms import (
+    FindingForm,
+    IncidentCloseForm,
+    IncidentEditForm,
+    IncidentForm,
+    IncidentReopenForm,
+    MemberAddForm,
+    MemberRoleForm,
+    TaskForm,
+    TaskNoteForm,
+    TaskStatusForm,
+)
+from .models import OPEN_TASK_STATUSES, Category, Incident, Playbook, Severity, Status, Task
+from .permissions import (
+    REFUSALS,
+    Action,
+    assignable_users,
+    case_permissions,
+    lead_filter_choices,
+    may,
+    may_open_incidents,
+    member_candidates,
+)
+
+
+def _assignees(viewer: User, incident: Incident) -> QuerySet[User]:
+    """The add-task form's choices: who may be assigned, limited to the people the viewer may
+    know (a vendor collaborator picks between the incident's lead and themselves)."""
+    return selectors.people_shown_to(viewer, incident, assignable_users(incident=incident))
 
 
 def _visible_or_404(user: User, reference: str) -> Incident:
@@ -44,9 +73,19 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def incident_list(request: HttpRequest) -> HttpResponse:
-    incident_filter = selectors.incident_filter(viewer=request.user, filters=request.GET)
-    # Invalid filter values are shown on the form; the list then falls back to unfiltered.
-    queryset = incident_filter.qs if incident_filter.is_valid() else incident_filter.queryset
+    # The request's filters plus the page's defaults (open incidents only): see incidents/filters.py.
+    params = filters.list_page_params(request.GET)
+    incident_filter = selectors.incident_filter(viewer=request.user, filters=params)
+    if incident_filter.is_valid():
+        queryset = incident_filter.qs
+    else:
+        # Invalid values (a bad ordering, an unknown status…) are shown on the form and left
+        # out; the other filters still apply.
+        valid = params.copy()
+        for name in incident_filter.errors:
+            valid.pop(name, None)
+        queryset = selectors.incident_filter(viewer=request.user, filters=valid).qs
+    queryset = queryset.annotate(tag_names=filters.TagNames())
     page = Paginator(queryset, settings.INCIDENT_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -54,12 +93,14 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         {
             "filter": incident_filter,
             "page": page,
+            "rows": filters.list_rows(page.object_list, timezone.now()),
             "statuses": Status.choices,
             "severities": Severity.choices,
             "categories": Category.choices,
             "leads": lead_filter_choices(viewer=request.user, visible=incident_filter.queryset),
             "selected_status": request.GET.getlist("status"),
             "selected_severity": request.GET.getlist("severity"),
+            **filters.list_controls(request.GET, incident_filter),
         },
     )
 
@@ -69,7 +110,14 @@ def incident_create(request: HttpRequest) -> HttpResponse:
     if not may_open_incidents(request.user):
         messages.error(request, "Your role may not open incidents.")
         return redirect("incidents:list")
-    form = IncidentForm(request.POST or None)
+    playbooks = Playbook.objects.filter(active=True)
+    initial: dict[str, Any] = {}
+    chosen = playbooks.filter(slug=request.GET.get("playbook", "")).first() if request.method == "GET" else None
+    if chosen is not None:
+        # Starting from a playbook pre-fills the form; its tasks are created on opening.
+        initial = {"playbook": chosen, "severity": chosen.severity, "category": chosen.category}
+        initial["summary"] = chosen.summary
+    form = IncidentForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             incident = services.incident_open(opened_by=request.user, **form.cleaned_data)
@@ -78,7 +126,9 @@ def incident_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Opened {incident.reference}.")
             return redirect(incident)
-    return render(request, "incidents/form.html", {"form": form, "creating": True})
+    return render(
+        request, "incidents/form.html", {"form": form, "creating": True, "playbooks": playbooks, "chosen": chosen}
+    )
 
 
 @login_required
@@ -87,51 +137,86 @@ def incident_detail(request: HttpRequest, reference: str) -> HttpResponse:
     if incident is None:
         raise Http404("No such incident.")
     can = case_permissions(request.user, incident)  # from the prefetched memberships: no query
-    return render(
+    # A TemplateResponse: the live poll (incidents/live.py) renders panels with this same context.
+    return TemplateResponse(
         request,
         "incidents/detail.html",
         {
             "incident": incident,
             "can": can,
-            "finding_form": FindingForm(),
+            "finding_form": FindingForm(incident=incident, viewer=request.user),
             # Only built (one query for its choices) for those who may add tasks.
-            "task_form": TaskForm(assignees=assignable_users(incident=incident)) if can["contribute"] else None,
+            "task_form": (
+                TaskForm(assignees=_assignees(request.user, incident), incident=incident, viewer=request.user)
+                if can["contribute"]
+                else None
+            ),
             "transitions": [(s, Status(s).label) for s in incident.allowed_transitions],
+            # Only for those who manage access (one query for its choices).
+            "member_form": (
+                MemberAddForm(candidates=member_candidates(incident=incident)) if can["manage_access"] else None
+            ),
+            "member_roles": MemberRoleForm.base_fields["role"].choices,
         },
     )
 
 
 @login_required
 def incident_edit(request: HttpRequest, reference: str) -> HttpResponse:
+    """The edit form. It sends the service only the fields the editor changed (the form carries
+    the values it was loaded with), so a save never rewrites what it did not touch. A stale save
+    is a 409 that shows, field by field, who changed what since (``incidents.conflicts``), and
+    offers to apply the editor's changes on top of theirs in one click when they touched other
+    fields."""
     incident = _visible_or_404(request.user, reference)
     if not may(request.user, Action.EDIT, incident):
         messages.error(request, "Only members working this incident (its lead and responders) may change it.")
         return redirect(incident)
+    can_manage_access = may(request.user, Action.MANAGE_ACCESS, incident)
     form = IncidentEditForm(
         request.POST or None,
         instance=incident,
-        initial={"version": incident.version},
-        can_manage_access=may(request.user, Action.MANAGE_ACCESS, incident),
+        initial=conflicts.form_initial(incident),
+        can_manage_access=can_manage_access,
     )
-    status = 200
+    conflicts.track_changes(form)
+    status, conflict = 200, None
     if request.method == "POST" and form.is_valid():
-        changes = {k: v for k, v in form.cleaned_data.items() if k != "version"}
+        if conflicts.loaded_values_sent(request.POST):
+            changed = [name for name in form.changed_data if name != "version"]
+        else:  # a form rendered before it carried its loaded values: every field, as it was then
+            changed = [name for name in form.cleaned_data if name != "version"]
+        version = form.cleaned_data["version"]
         try:
             services.incident_update(
-                incident=incident, actor=request.user, version=form.cleaned_data["version"], changes=changes
+                incident=incident,
+                actor=request.user,
+                version=version,
+                changes={name: form.cleaned_data[name] for name in changed},
             )
         except services.ConflictError as exc:
-            form.add_error(None, str(exc))
             status = 409
             current = exc.incident
+            current_form = IncidentEditForm(
+                instance=current, initial=conflicts.form_initial(current), can_manage_access=can_manage_access
+            )
+            conflicts.track_changes(current_form)
+            entries = conflicts.entries_since(
+                current, seen_activity=request.POST.get(conflicts.SEEN_FIELD), expected_version=version
+            )
+            conflict = conflicts.describe(
+                form=form, current_form=current_form, data=request.POST, current=current, entries=entries
+            )
         except (ValidationError, PermissionDenied) as exc:
             form.add_error(None, exc.messages if isinstance(exc, ValidationError) else str(exc))
         else:
             messages.success(request, f"Saved {incident.reference}.")
             return redirect(incident)
-    context = {"form": form, "incident": incident, "creating": False}
-    if status == 409:
-        context["current"] = current
+    if request.method == "POST":
+        seen = request.POST.get(conflicts.SEEN_FIELD, "")  # still what the editor loaded
+    else:
+        seen = conflicts.newest_activity_id(incident)
+    context = {"form": form, "incident": incident, "creating": False, "conflict": conflict, "seen_activity": seen}
     return render(request, "incidents/form.html", context, status=status)
 
 
@@ -158,29 +243,104 @@ def incident_transition(request: HttpRequest, reference: str) -> HttpResponse:
     return redirect(incident)
 
 
+@login_required
+def incident_close(request: HttpRequest, reference: str) -> HttpResponse:
+    """The close form: a resolution, the original of a duplicate, a closing summary, and, while
+    tasks are still open, a choice to keep or cancel them (listed on the form). 409 when the
+    incident changed since the form was loaded, as on the edit page."""
+    incident = _visible_or_404(request.user, reference)
+    if not may(request.user, Action.TRANSITION, incident):
+        messages.error(request, REFUSALS[Action.TRANSITION])
+        return redirect(incident)
+    if not incident.is_open:
+        messages.info(request, f"{incident.reference} is already closed.")
+        return redirect(incident)
+    form = IncidentCloseForm(request.POST or None, initial={"version": incident.version})
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            incident = services.incident_close(incident=incident, actor=request.user, **form.cleaned_data)
+        except services.ConflictError as exc:
+            form.add_error(None, str(exc))
+            status = 409
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        except PermissionDenied as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Closed {incident.reference} as {incident.get_resolution_display().lower()}.")
+            return redirect(incident)
+    open_tasks = selectors.tasks_shown(request.user).filter(incident=incident, status__in=OPEN_TASK_STATUSES)
+    return render(
+        request,
+        "incidents/close.html",
+        {"incident": incident, "form": form, "open_tasks": list(open_tasks)},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def incident_reopen(request: HttpRequest, reference: str) -> HttpResponse:
+    """Reopen with a reason (the detail page's Reopen… form); the outcome is a message."""
+    incident = _visible_or_404(request.user, reference)
+    form = IncidentReopenForm(request.POST)
+    if not form.is_valid():
+        errors = " ".join(error for field_errors in form.errors.values() for error in field_errors)
+        messages.error(request, f"{incident.reference} was not reopened: {errors}")
+        return redirect(incident)
+    try:
+        incident = services.incident_reopen(incident=incident, actor=request.user, **form.cleaned_data)
+    except (services.ConflictError, PermissionDenied) as exc:
+        messages.error(request, str(exc))
+    except ValidationError as exc:
+        messages.error(request, f"{incident.reference} was not reopened: {' '.join(exc.messages)}")
+    else:
+        messages.success(request, f"Reopened {incident.reference}: it is now {incident.get_status_display().lower()}.")
+    return redirect(incident)
+
+
 def _render_findings(request: HttpRequest, incident: Incident, form: FindingForm | None = None) -> HttpResponse:
-    findings = incident.findings.select_related("author")
+    findings = selectors.shared_with(incident.findings.select_related("author"), request.user)
     return render(
         request,
         "incidents/_findings.html",
         {
             "incident": incident,
             "findings": findings,
-            "finding_form": form or FindingForm(),
+            "finding_form": form or FindingForm(incident=incident, viewer=request.user),
             "can": case_permissions(request.user, incident),
         },
     )
 
 
-def _render_tasks(request: HttpRequest, incident: Incident, form: TaskForm | None = None) -> HttpResponse:
+def _render_tasks(
+    request: HttpRequest,
+    incident: Incident,
+    form: TaskForm | None = None,
+    *,
+    task_id: int | None = None,
+    errors: list[str] | None = None,
+    draft: dict[str, str] | None = None,
+    notes_open: bool = False,
+) -> HttpResponse:
+    """The tasks panel. ``task_id`` is the task just worked on, shown with ``errors`` (a refused
+    status change or note), the ``draft`` that was not saved (the posted form, shown again) and,
+    after a note, ``notes_open``."""
+    tasks = list(selectors.tasks_shown(request.user).filter(incident=incident))
+    for task in tasks:
+        if task.pk == task_id:
+            task.form_errors, task.draft = errors or [], draft or {}
     return render(
         request,
         "incidents/_tasks.html",
         {
             "incident": incident,
-            "tasks": incident.tasks.select_related("assignee"),
-            "task_form": form or TaskForm(assignees=assignable_users(incident=incident)),
+            "tasks": tasks,
+            "task_form": form
+            or TaskForm(assignees=_assignees(request.user, incident), incident=incident, viewer=request.user),
             "can": case_permissions(request.user, incident),
+            "open_task_id": task_id if notes_open else None,
         },
     )
 
@@ -203,7 +363,9 @@ def _add_in_place(
         else:
             form = None
     if request.htmx:
-        return render_panel(request, incident, form)
+        response = render_panel(request, incident, form)
+        # Saved: the activity panel, and what others changed since the page's token, come along.
+        return response if form is not None else live.with_updates(request, response, incident, changed=what)
     if form is not None:
         errors = " ".join(error for errors in form.errors.values() for error in errors)
         messages.error(request, f"The {what} was not saved: {errors}")
@@ -217,8 +379,10 @@ def finding_add(request: HttpRequest, reference: str) -> HttpResponse:
     return _add_in_place(
         request,
         incident,
-        FindingForm(request.POST),
-        lambda data: services.finding_add(incident=incident, author=request.user, body=data["body"]),
+        FindingForm(request.POST, incident=incident, viewer=request.user),
+        lambda data: services.finding_add(
+            incident=incident, author=request.user, body=data["body"], internal=data.get("internal")
+        ),
         _render_findings,
         "finding",
     )
@@ -231,7 +395,7 @@ def task_add(request: HttpRequest, reference: str) -> HttpResponse:
     return _add_in_place(
         request,
         incident,
-        TaskForm(request.POST, assignees=assignable_users(incident=incident)),
+        TaskForm(request.POST, assignees=_assignees(request.user, incident), incident=incident, viewer=request.user),
         lambda data: services.task_add(incident=incident, actor=request.user, **data),
         _render_tasks,
         "task",
@@ -242,8 +406,167 @@ def task_add(request: HttpRequest, reference: str) -> HttpResponse:
 @require_POST
 def task_toggle(request: HttpRequest, reference: str, task_id: int) -> HttpResponse:
     incident = _visible_or_404(request.user, reference)
-    task = get_object_or_404(incident.tasks, pk=task_id)
+    task = get_object_or_404(selectors.shared_with(incident.tasks.all(), request.user), pk=task_id)
     services.task_update(task=task, actor=request.user, changes={"done": not task.done})
     if not request.htmx:
         return redirect(incident)
-    return _render_tasks(request, incident)
+    return live.with_updates(request, _render_tasks(request, incident), incident, changed="task")
+
+
+def _task_or_404(request: HttpRequest, reference: str, task_id: int) -> tuple[Incident, Task]:
+    incident = _visible_or_404(request.user, reference)
+    return incident, get_object_or_404(selectors.shared_with(incident.tasks.all(), request.user), pk=task_id)
+
+
+def _task_changed(
+    request: HttpRequest, incident: Incident, task: Task, form: forms.Form, save: Callable[[], object], what: str
+) -> HttpResponse:
+    """Validate ``form`` and ``save``. htmx gets the tasks panel back with any error beside this
+    task (200, so htmx swaps it) and, after a note, its notes open; a plain POST is redirected,
+    errors as a message. A refusal by the rule table is a 403, as for the tick."""
+    errors: list[str] = []
+    if form.is_valid():
+        try:
+            save()
+        except ValidationError as exc:
+            errors = exc.messages
+    else:
+        errors = [error for field_errors in form.errors.values() for error in field_errors]
+    if request.htmx:
+        draft = request.POST.dict() if errors else {}
+        response = _render_tasks(
+            request, incident, task_id=task.pk, errors=errors, draft=draft, notes_open=what == "note"
+        )
+        return response if errors else live.with_updates(request, response, incident, changed="task")
+    if errors:
+        messages.error(request, f"The {what} was not saved: {' '.join(errors)}")
+    return redirect(incident)
+
+
+@login_required
+@require_POST
+def task_status(request: HttpRequest, reference: str, task_id: int) -> HttpResponse:
+    """The compact status control: to do, in progress, done, or cancelled with a reason."""
+    incident, task = _task_or_404(request, reference, task_id)
+    form = TaskStatusForm(request.POST)
+    return _task_changed(
+        request,
+        incident,
+        task,
+        form,
+        lambda: services.task_update(task=task, actor=request.user, changes=form.changes()),
+        "status",
+    )
+
+
+@login_required
+@require_POST
+def task_note_add(request: HttpRequest, reference: str, task_id: int) -> HttpResponse:
+    incident, task = _task_or_404(request, reference, task_id)
+    form = TaskNoteForm(request.POST)
+    return _task_changed(
+        request,
+        incident,
+        task,
+        form,
+        lambda: services.task_note_add(task=task, author=request.user, body=form.cleaned_data["body"]),
+        "note",
+    )
+
+
+# --- Members panel --------------------------------------------------------------------------
+def _render_members(
+    request: HttpRequest, incident: Incident, form: MemberAddForm | None = None, notice: str = "", status: int = 200
+) -> HttpResponse:
+    can = case_permissions(request.user, incident)
+    memberships = selectors.memberships_shown_to(
+        request.user, incident.memberships.select_related("user").order_by("role", "added_at")
+    )
+    if can["manage_access"] and form is None:
+        form = MemberAddForm(candidates=member_candidates(incident=incident))
+    return render(
+        request,
+        "incidents/_members.html",
+        {
+            "incident": incident,
+            "memberships": memberships,
+            "member_form": form if can["manage_access"] else None,
+            "member_roles": MemberRoleForm.base_fields["role"].choices,
+            "can": can,
+            "notice": notice,
+            "failed": status >= 400,
+        },
+        status=status,
+    )
+
+
+def _member_change(
+    request: HttpRequest, incident: Incident, change: Callable[[], str], form: MemberAddForm | None = None
+) -> HttpResponse:
+    """Run ``change`` (a service call returning the message to show). htmx gets the members panel
+    back, with the message or the error beside the form; a plain POST is redirected with it."""
+    status = 200
+    try:
+        notice = change()
+    except ValidationError as exc:
+        notice, status = " ".join(exc.messages), 400
+    except services.ConflictError as exc:
+        notice, status = str(exc), 409
+    if request.htmx:
+        response = _render_members(request, incident, form if status != 200 else None, notice=notice, status=status)
+        return live.with_updates(request, response, incident, changed="member")
+    (messages.success if status == 200 else messages.error)(request, notice)
+    return redirect(incident)
+
+
+@login_required
+@require_POST
+def member_add(request: HttpRequest, reference: str) -> HttpResponse:
+    incident = _visible_or_404(request.user, reference)
+    form = MemberAddForm(request.POST, candidates=member_candidates(incident=incident))
+
+    def add() -> str:
+        if not form.is_valid():
+            raise ValidationError(list(form.errors.get("user", [])) + list(form.errors.get("role", [])))
+        person, role = form.cleaned_data["user"], form.cleaned_data["role"]
+        services.member_add(incident=incident, user=person, actor=request.user, role=role)
+        sees = " They can now see this restricted incident." if incident.restricted else ""
+        return f"Added {person} as {role}.{sees}"
+
+    return _member_change(request, incident, add, form)
+
+
+def _member_or_404(incident: Incident, user_id: int) -> User:
+    membership = get_object_or_404(incident.memberships.select_related("user"), user_id=user_id)
+    return membership.user
+
+
+@login_required
+@require_POST
+def member_role_change(request: HttpRequest, reference: str, user_id: int) -> HttpResponse:
+    incident = _visible_or_404(request.user, reference)
+    person = _member_or_404(incident, user_id)
+    form = MemberRoleForm(request.POST)
+
+    def change() -> str:
+        if not form.is_valid():
+            raise ValidationError(form.errors["role"])
+        role = form.cleaned_data["role"]
+        services.member_role_change(incident=incident, user=person, actor=request.user, role=role)
+        return f"{person} now leads {incident.reference}." if role == "lead" else f"{person} is now {role}."
+
+    return _member_change(request, incident, change)
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, reference: str, user_id: int) -> HttpResponse:
+    incident = _visible_or_404(request.user, reference)
+    person = _member_or_404(incident, user_id)
+
+    def remove() -> str:
+        services.member_remove(incident=incident, user=person, actor=request.user)
+        gone = " They can no longer see this restricted incident." if incident.restricted else ""
+        return f"Removed {person}.{gone}"
+
+    return _member_change(request, incident, remove)

@@ -154,13 +154,14 @@ MUTATIONS = [
     Mutation(
         "task_update may change any field",
         "incidents/services.py",
-        'TASK_EDITABLE_FIELDS = ("title", "assignee", "due_on", "done")',
-        'TASK_EDITABLE_FIELDS = ("title", "assignee", "due_on", "done", "incident", "created_by", "done_at", "id")',
+        'TASK_EDITABLE_FIELDS = ("title", "assignee", "due_on", "done", "status", "cancel_reason", "internal")',
+        'TASK_EDITABLE_FIELDS = ("title", "assignee", "due_on", "done", "status", "cancel_reason", "internal", "incident",'
+        ' "created_by", "done_at", "id")',
     ),
     Mutation(
         "failed containment keeps contained_at",
         "incidents/services.py",
-        "            current.contained_at = None\n",
+        "        current.contained_at = None\n",
         "",
     ),
     Mutation(
@@ -196,7 +197,7 @@ MUTATIONS = [
     Mutation(
         "assignee not checked",
         "incidents/services.py",
-        "    if assignee is not None and not may(assignee, Action.BE_ASSIGNED, incident):",
+        "    if not may(assignee, Action.BE_ASSIGNED, incident):",
         "    if False:",
     ),
     # --- API, views, forms, admin ------------------------------------------------------------
@@ -231,17 +232,160 @@ MUTATIONS = [
         "    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:\n        return True\n\n\nclass IncidentAdminForm",
     ),
     Mutation(
+        "a write-only key learns the current version from a 409",
+        "config/api.py",
+        "        if request is not None and view is not None and not may_read_back(request, view):",
+        "        if False:",
+    ),
+    Mutation(
+        "vendors see internal findings and tasks",
+        "incidents/selectors.py",
+        "    return queryset if sees_internal(viewer) else queryset.filter(internal=False)",
+        "    return queryset",
+    ),
+    Mutation(
+        "vendors see every member",
+        "incidents/selectors.py",
+        "    return queryset.filter(Q(user=viewer) | Q(role=MemberRole.LEAD))",
+        "    return queryset",
+    ),
+    Mutation(
+        "vendors may be assigned internal tasks",
+        "incidents/services.py",
+        "    if internal and not sees_internal(assignee):",
+        "    if False:",
+    ),
+    Mutation(
+        "content is shared by default on restricted incidents",
+        "incidents/services.py",
+        "    return incident.restricted if internal is None else internal",
+        "    return False if internal is None else internal",
+    ),
+    Mutation(
+        "tags are not lower-cased",
+        "incidents/services.py",
+        '        name = " ".join(value.split()).lower()',
+        '        name = " ".join(value.split())',
+    ),
+    Mutation(
+        "playbook tasks are not created",
+        "incidents/services.py",
+        "            for step in playbook.tasks.all():",
+        "            for step in []:",
+    ),
+    Mutation(
         "stale admin form saves",
         "incidents/admin.py",
         "        if current is not None and current != version:",
         "        if False:",
     ),
+    # --- Tasks and closing (incidents/services.py, selectors, API, templates) -----------------
+    Mutation(
+        "a new task may be due in the past",
+        "incidents/services.py",
+        "    _check_due_on(task.due_on)\n",
+        "",
+    ),
+    Mutation(
+        "a due date may be moved into the past",
+        "incidents/services.py",
+        '    if "due_on" in changing:\n        _check_due_on(changes["due_on"])\n',
+        "",
+    ),
+    Mutation(
+        "cancelling needs no reason",
+        "incidents/services.py",
+        "    if task.status == TaskStatus.CANCELLED and not task.cancel_reason:\n        raise",
+        "    if False:\n        raise",
+    ),
+    Mutation(
+        "assignees may cancel their own task",
+        "incidents/services.py",
+        'touches_cancelled = TaskStatus.CANCELLED in (task.status, changes.get("status")) and bool(changing)',
+        "touches_cancelled = False",
+    ),
+    Mutation(
+        "every task status move is recorded as a tick",
+        "incidents/services.py",
+        "if new_status == TaskStatus.DONE or (old_status, new_status) == (TaskStatus.DONE, TaskStatus.TODO):",
+        "if True:",
+    ),
+    Mutation(
+        "anyone may add task notes",
+        "incidents/services.py",
+        "    require(author, task.incident, Action.CONTRIBUTE)\n    if task.internal",
+        "    if task.internal",
+    ),
+    Mutation(
+        "my open tasks include cancelled ones",
+        "incidents/selectors.py",
+        "assignee=viewer, status__in=OPEN_TASK_STATUSES,",
+        "assignee=viewer, done=False,",
+    ),
+    Mutation(
+        "a transition closes without a resolution",
+        "incidents/services.py",
+        "        if to == Status.CLOSED:\n            raise ValidationError(",
+        "        if False:\n            raise ValidationError(",
+    ),
+    Mutation(
+        "a true positive closes without a summary",
+        "incidents/services.py",
+        "elif resolution == Resolution.TRUE_POSITIVE and not closing_summary:",
+        "elif False:",
+    ),
+    Mutation(
+        "a duplicate may name an incident the closer cannot see",
+        "incidents/services.py",
+        "original = incidents_visible_to(actor).select_related",
+        "original = Incident.objects.select_related",
+    ),
+    Mutation(
+        "duplicates may chain",
+        "incidents/services.py",
+        "            elif original.duplicate_of_id is not None:",
+        "            elif False:",
+    ),
+    Mutation(
+        "closing ignores open tasks",
+        "incidents/services.py",
+        "if open_task_rows and open_tasks not in OPEN_TASKS_CHOICES:",
+        "if False:",
+    ),
+    Mutation(
+        "reopening needs no reason",
+        "incidents/services.py",
+        '        if not reason:\n            raise ValidationError({"reason"',
+        '        if False:\n            raise ValidationError({"reason"',
+    ),
+    Mutation(
+        "reopening keeps the closing summary",
+        "incidents/services.py",
+        'current.resolution, current.closing_summary, current.duplicate_of = "", "", None',
+        'current.resolution, current.duplicate_of = "", None',
+    ),
+    Mutation(
+        "the primary button is not the forward move",
+        "incidents/templatetags/incidents.py",
+        "    Status.NEW: Status.TRIAGE,\n",
+        "    Status.NEW: Status.INVESTIGATING,\n",
+    ),
+    Mutation(
+        "the API list queries each duplicate's original",
+        "incidents/api.py",
+        '        incidents = incidents.annotate(duplicate_of_reference=F("duplicate_of__reference"))\n',
+        "",
+    ),
 ]
 
 
-def _pytest(tree: Path) -> subprocess.CompletedProcess:
+# The fast part of the suite (no browser, no schemathesis): a mutation it misses is reported.
+DEFAULT_TESTS = ["tests/incidents", "tests/accounts", "tests/test_visibility_walk.py"]
+
+
+def _pytest(tree: Path, tests: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not e2e"],
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not e2e", *tests],
         cwd=tree,
         capture_output=True,
         text=True,
@@ -251,7 +395,7 @@ def _pytest(tree: Path) -> subprocess.CompletedProcess:
     )
 
 
-def run(mutation: Mutation, tree: Path) -> tuple[bool, float, str]:
+def run(mutation: Mutation, tree: Path, tests: list[str]) -> tuple[bool, float, str]:
     target = tree / mutation.path
     original = target.read_text()
     if original.count(mutation.old) != 1:
@@ -259,7 +403,7 @@ def run(mutation: Mutation, tree: Path) -> tuple[bool, float, str]:
     target.write_text(original.replace(mutation.old, mutation.new))
     started = time.monotonic()
     try:
-        result = _pytest(tree)
+        result = _pytest(tree, tests)
     finally:
         target.write_text(original)
     failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED") or line.startswith("ERROR")]
@@ -270,18 +414,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="run the mutations whose name contains this")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("tests", nargs="*", default=DEFAULT_TESTS, help="test paths to run for each mutation")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "tree"
         shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(".git", ".venv", "*.sqlite3", "media", "__pycache__"))
-        baseline = _pytest(tree)
+        baseline = _pytest(tree, args.tests)
         if baseline.returncode != 0:
             sys.exit(f"The suite is red before any mutation; fix it first:\n{baseline.stdout[-2000:]}")
         results = []
         for mutation in MUTATIONS:
             if args.only not in mutation.name:
                 continue
-            caught, seconds, evidence = run(mutation, tree)
+            caught, seconds, evidence = run(mutation, tree, args.tests)
             results.append({"mutation": mutation.name, "caught": caught, "seconds": round(seconds, 1), "by": evidence})
             print(
                 f"{'caught ' if caught else 'MISSED '} {mutation.name:55} {seconds:5.1f}s  {evidence[:110]}", flush=True

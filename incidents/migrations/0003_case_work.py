@@ -143,7 +143,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='activity',
             name='verb',
-            field=models.CharField(choices=[('opened', 'Opened'), ('status_changed', 'Status changed'), ('updated', 'Updated'), ('finding_added', 'Finding added'), ('task_added', 'Task added'), ('task_updated', 'Task updated'), ('task_done', 'Task done or reopened'), ('task_status_changed', 'Task status changed'), ('task_note_added', 'Task note added'), ('closed', 'Closed'), ('reopened', 'Reopened'), ('tags_changed', 'Tags changed'), ('member_added', 'Member added'), ('member_removed', 'Member removed'), ('member_role_changed', 'Member role changed')], max_length=32),
+            field=models.CharField(choices=[('opened', 'Opened'), ('status_changed', 'Status changed'), ('updated', 'Updated'), ('finding_added', 'Finding added'), ('task_added', 'Task added'), ('task_updated', 'Task updated'), ('task_done', 'Task done or reopened'), ('task_status_changed', 'Task status changed'), ('task_note_added', 'Task note added'), ('closed', 'Closed'), ('reopened', 'Reopened'), ('member_added', 'Member added'), ('member_removed', 'Member removed'), ('member_role_changed', 'Member role changed')], max_length=32),
         ),
         migrations.RunPython(tasks_status_from_done, migrations.RunPython.noop),
         migrations.AddConstraint(

@@ -119,10 +119,15 @@ def test_stale_edit_shows_conflict_and_keeps_the_other_save(
     assert saved.value.status == 409
 
     conflict = page.locator(".conflict")
-    expect(conflict).to_contain_text("Someone saved this incident while you were editing")
+    expect(conflict).to_contain_text(f"{incident.reference} changed while you were editing")
+    # Who changed it, not "someone else"; field by field (tests/e2e/test_live_and_drafts.py merges).
+    expect(conflict).to_contain_text(f"Changed by {responder} at")
     expect(conflict).to_contain_text("It is now at version 2")
     expect(conflict).to_contain_text("Phishing wave against finance (BEC)")
-    expect(conflict).to_contain_text(f"{incident.reference} was changed by someone else")
+    expect(conflict).not_to_contain_text("someone else")
+    # Both changed the title: one click cannot choose, so it is not offered.
+    expect(conflict).to_contain_text("You both changed title")
+    expect(page.get_by_role("button", name="Apply my changes on top of theirs")).to_have_count(0)
     # The editor's text is kept so it can be copied into the current version.
     expect(page.get_by_label("Title")).to_have_value("Phishing wave against finance and HR")
     screenshot("02-conflict")

@@ -28,6 +28,8 @@ pytestmark = pytest.mark.django_db
 
 RW = ("incidents:read", "incidents:write")
 LIST = "/api/v1/incidents/"
+# A due date that stays in the future (a past one is refused when set).
+IN_A_MONTH = (timezone.localdate() + timedelta(days=30)).isoformat()
 
 
 def detail(incident: Incident | str) -> str:
@@ -195,11 +197,12 @@ def test_list_query_count_does_not_grow_with_page_size(api, admin, lead, respond
 
     counts = {}
     for page_size in (5, 50):
-        # 2 queries: the API key (joined with its user) and the page itself (one row more than
-        # asked, to know if there is a next page) with its lead joined in (select_related).
+        # 3 queries: the API key (joined with its user); the page itself (one row more than
+        # asked, to know if there is a next page) with its lead, playbook and duplicate's
+        # reference joined in; the page's tags (one prefetch for all rows).
         # No COUNT(*) unless ?count=true; nothing per row: allowed_transitions is computed
         # in Python from the row.
-        with django_assert_num_queries(2) as captured:
+        with django_assert_num_queries(3) as captured:
             response = client.get(LIST, {"page_size": page_size})
         assert len(response.json()["results"]) == page_size
         counts[page_size] = len(captured)
@@ -576,14 +579,16 @@ def test_patch_with_stale_version_is_409_and_changes_nothing(lena_api, incident)
 
 
 def test_patch_with_stale_version_by_a_write_only_key_is_409_and_changes_nothing(api, lead, incident):
-    # What the 409 body may tell a key without incidents:read is not pinned here; that it is a
-    # 409 and nothing is written is.
+    # A key without incidents:read learns it lost the race, not the incident's current version.
     client = api("incidents:write", user=lead)
     assert client.patch(detail(incident), {"version": 1, "title": "First edit"}, format="json").status_code == 200
 
     response = client.patch(detail(incident), {"version": 1, "title": "Second edit"}, format="json")
 
     assert response.status_code == 409
+    assert response.json() == {
+        "detail": f"{incident.reference} was changed since the version you sent; nothing was written."
+    }
     incident.refresh_from_db()
     assert (incident.title, incident.version) == ("First edit", 2)
 
@@ -1019,7 +1024,7 @@ def tasks(incident: Incident, task_id: object = None) -> str:
 
 def test_tasks_create_and_list(lena_api, incident, responder):
     response = lena_api.post(
-        tasks(incident), {"title": " Reset passwords ", "assignee": "ravi", "due_on": "2026-12-01"}, format="json"
+        tasks(incident), {"title": " Reset passwords ", "assignee": "ravi", "due_on": IN_A_MONTH}, format="json"
     )
 
     assert response.status_code == 201
@@ -1027,7 +1032,7 @@ def test_tasks_create_and_list(lena_api, incident, responder):
     assert (body["title"], body["assignee"], body["due_on"], body["done"], body["done_at"]) == (
         "Reset passwords",
         "ravi",
-        "2026-12-01",
+        IN_A_MONTH,
         False,
         None,
     )
@@ -1192,9 +1197,17 @@ def test_task_assignee_outside_the_assignable_people_is_400(
 
 
 def test_a_vendor_collaborator_may_tick_only_their_own_task(session, lead, responder, vendor, restricted_incident):
-    own = services.task_add(incident=restricted_incident, actor=lead, title="Revoke contractor tokens", assignee=vendor)
-    others = services.task_add(incident=restricted_incident, actor=lead, title="Rotate keys", assignee=responder)
+    # Shared with the vendor (not internal), so what stops them is the rule table, not visibility.
+    own = services.task_add(
+        incident=restricted_incident, actor=lead, title="Revoke contractor tokens", assignee=vendor, internal=False
+    )
+    others = services.task_add(
+        incident=restricted_incident, actor=lead, title="Rotate keys", assignee=responder, internal=False
+    )
+    hidden = services.task_add(incident=restricted_incident, actor=lead, title="Assess exposure", assignee=responder)
     client = session(vendor)
+    assert hidden.internal is True  # the default on a restricted incident
+    assert client.patch(tasks(restricted_incident, hidden.pk), {"done": True}, format="json").status_code == 404
 
     ticked = client.patch(tasks(restricted_incident, own.pk), {"done": True}, format="json")
     renamed = client.patch(tasks(restricted_incident, own.pk), {"title": "Done already"}, format="json")
@@ -1278,6 +1291,11 @@ def test_read_write_key_gets_the_whole_incident_back(api, lead):
         "records_affected": None,
         "version": 1,
         "allowed_transitions": ["triage", "investigating", "closed"],
+        "resolution": None,
+        "closing_summary": "",
+        "duplicate_of": None,
+        "tags": [],
+        "playbook": None,
     }
     assert times == {
         "detected_at": incident.detected_at,
@@ -1303,7 +1321,7 @@ def test_read_write_key_gets_whole_findings_and_tasks_back(api, lead, incident):
 
     finding = client.post(findings(incident), {"body": "Matched rule **4411**."}, format="json").json()
     task = client.post(
-        tasks(incident), {"title": "Isolate host", "assignee": "lena", "due_on": "2026-12-01"}, format="json"
+        tasks(incident), {"title": "Isolate host", "assignee": "lena", "due_on": IN_A_MONTH}, format="json"
     ).json()
 
     stored_finding, stored_task = Finding.objects.get(), Task.objects.get()
@@ -1313,15 +1331,20 @@ def test_read_write_key_gets_whole_findings_and_tasks_back(api, lead, incident):
         "author": "lena",
         "body": "Matched rule **4411**.",
         "body_html": "<p>Matched rule <strong>4411</strong>.</p>",
+        "internal": False,
     }
     assert datetime.fromisoformat(task.pop("created_at")) == stored_task.created_at
     assert task == {
         "id": stored_task.pk,
         "title": "Isolate host",
         "assignee": "lena",
-        "due_on": "2026-12-01",
+        "due_on": IN_A_MONTH,
+        "status": "todo",
+        "cancel_reason": "",
         "done": False,
         "done_at": None,
+        "overdue": False,
+        "internal": False,
     }
 
 
@@ -1329,15 +1352,16 @@ def test_read_write_key_gets_whole_findings_and_tasks_back(api, lead, incident):
 def test_detail_query_count_with_an_api_key(api, lead, incident, restricted_incident, django_assert_num_queries):
     client = api("incidents:read", user=lead)
     # A fresh key's first request also stamps last_used_at (an UPDATE, then at most once a minute).
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         assert client.get(detail(incident)).status_code == 200
 
     for case in (incident, restricted_incident):
         # 1. the API key by its prefix, its user joined in (authentication);
         # 2. the incident by reference, within what lena may see (unrestricted, or a membership
-        #    subquery in the same statement), its lead joined in (select_related) for "lead".
+        #    subquery in the same statement), its lead and playbook joined in (select_related);
+        # 3. its tags (prefetch).
         # Nothing else: allowed_transitions and summary_html are computed in Python.
-        with django_assert_num_queries(2):
+        with django_assert_num_queries(3):
             response = client.get(detail(case))
         assert response.json()["reference"] == case.reference
 
@@ -1349,8 +1373,9 @@ def test_detail_query_count_with_a_session(
         client = session(user)
         for case in (incident, restricted_incident):
             # 1. the session row; 2. its user (authentication);
-            # 3. the incident by reference within what the user may see, its lead joined in.
-            with django_assert_num_queries(3):
+            # 3. the incident by reference within what the user may see, its lead and playbook
+            #    joined in; 4. its tags (prefetch).
+            with django_assert_num_queries(4):
                 response = client.get(detail(case))
             assert response.json()["reference"] == case.reference
 

@@ -32,8 +32,39 @@ PATH_TO = {
 
 def _at_status(incident: Incident, status: str, actor) -> Incident:
     for step in PATH_TO[status]:
-        incident = services.incident_transition(incident=incident, to=step, actor=actor)
+        if step == "closed":  # closing has its own service: it asks for a resolution
+            incident = services.incident_close(incident=incident, actor=actor, resolution="false_positive")
+        else:
+            incident = services.incident_transition(incident=incident, to=step, actor=actor)
     return incident
+
+
+def _move(incident: Incident, old: str, new: str, actor) -> Incident:
+    """Take a move of the flow through its service: closing asks for a resolution
+    (incident_close), leaving closed for a reason (incident_reopen), the rest is a transition."""
+    if new == "closed":
+        return services.incident_close(incident=incident, actor=actor, resolution="false_positive")
+    if (old, new) == ("closed", "investigating"):  # reopening always goes back to investigating
+        return services.incident_reopen(incident=incident, actor=actor, reason="Same sender is back")
+    return services.incident_transition(incident=incident, to=new, actor=actor)
+
+
+# The one activity entry each kind of move writes, written out.
+def _move_entry(old: str, new: str) -> tuple[str, dict]:
+    if new == "closed":
+        return "closed", {"old": old, "resolution": "false_positive", "duplicate_of": None, "closing_summary": ""}
+    if old == "closed":
+        return "reopened", {
+            "old": "closed",
+            "new": new,
+            "reason": "Same sender is back",
+            "resolution": "false_positive",
+            "duplicate_of": None,
+        }
+    return "status_changed", {"old": old, "new": new}
+
+
+MOVE_VERBS = ("status_changed", "closed", "reopened")
 
 
 class TestOpen:
@@ -108,22 +139,31 @@ ALL_MOVES = [(old, new) for old in STATUSES for new in STATUSES if old != new]
 class TestTransitions:
     @pytest.mark.parametrize(("old", "new"), ALL_MOVES)
     def test_every_move_is_allowed_or_refused_as_the_flow_says(self, lead, old, new):
+        # Each move through its own service (_move): closing and reopening are moves of the same
+        # flow, with more to say than a status.
         incident = _at_status(make_incident(opened_by=lead), old, lead)
         version = incident.version
-        entries_before = Activity.objects.filter(incident=incident, verb="status_changed").count()
+        entries_before = Activity.objects.filter(incident=incident, verb__in=MOVE_VERBS).count()
         if (old, new) in ALLOWED_MOVES:
-            moved = services.incident_transition(incident=incident, to=new, actor=lead)
+            moved = _move(incident, old, new, lead)
             assert moved.status == new
             assert moved.version == version + 1
-            entry = Activity.objects.filter(incident=incident, verb="status_changed").first()
-            assert entry.data == {"old": old, "new": new}
+            entry = Activity.objects.filter(incident=incident, verb__in=MOVE_VERBS).first()
+            assert (entry.verb, entry.data) == _move_entry(old, new)
+            assert Activity.objects.filter(incident=incident, verb__in=MOVE_VERBS).count() == entries_before + 1
         else:
             with pytest.raises(ValidationError) as exc:
-                services.incident_transition(incident=incident, to=new, actor=lead)
-            assert "to" in exc.value.message_dict
+                _move(incident, old, new, lead)
+            if new == "closed":  # closing names no target field: the incident cannot close now
+                assert exc.value.messages == [
+                    f"{incident.reference} cannot be closed while {old}; it can be from: "
+                    "new, triage, investigating, recovered."
+                ]
+            else:
+                assert "to" in exc.value.message_dict
             incident.refresh_from_db()
             assert (incident.status, incident.version) == (old, version)
-            assert Activity.objects.filter(incident=incident, verb="status_changed").count() == entries_before
+            assert Activity.objects.filter(incident=incident, verb__in=MOVE_VERBS).count() == entries_before
 
     def test_the_table_in_the_code_has_exactly_these_moves(self):
         assert {(old, new) for old, targets in TRANSITIONS.items() for new in targets} == ALLOWED_MOVES
@@ -141,15 +181,17 @@ class TestTransitions:
         incident = services.incident_transition(incident=incident, to=Status.ERADICATED, actor=lead)
         incident = services.incident_transition(incident=incident, to=Status.RECOVERED, actor=lead)
         assert incident.resolved_at is not None
-        incident = services.incident_transition(incident=incident, to=Status.CLOSED, actor=lead)
+        incident = services.incident_close(
+            incident=incident, actor=lead, resolution="true_positive", closing_summary="Phishing kit taken down."
+        )
         assert incident.closed_at is not None
         assert incident.version == 7
 
     def test_reopening_clears_closed_resolved_and_containment(self, lead):
         incident = _at_status(make_incident(opened_by=lead), "recovered", lead)
-        incident = services.incident_transition(incident=incident, to=Status.CLOSED, actor=lead)
+        incident = services.incident_close(incident=incident, actor=lead, resolution="benign")
         assert None not in (incident.closed_at, incident.resolved_at, incident.contained_at)
-        incident = services.incident_transition(incident=incident, to=Status.INVESTIGATING, actor=lead)
+        incident = services.incident_reopen(incident=incident, actor=lead, reason="It came back")
         assert (incident.closed_at, incident.resolved_at, incident.contained_at) == (None, None, None)
         assert incident.acknowledged_at is not None  # the first acknowledgement stays
 
@@ -169,7 +211,7 @@ class TestTransitions:
         assert (incident.resolved_at, incident.contained_at) == (None, None)
 
     def test_closing_early_resolves_without_containment(self, lead):
-        incident = services.incident_transition(incident=make_incident(opened_by=lead), to="closed", actor=lead)
+        incident = services.incident_close(incident=make_incident(opened_by=lead), actor=lead, resolution="benign")
         assert incident.closed_at is not None and incident.resolved_at == incident.closed_at
         assert incident.contained_at is None
 

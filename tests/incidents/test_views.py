@@ -38,7 +38,7 @@ def test_login_and_logout(client, lead):
 def test_home_lists_my_open_incidents_and_tasks(login, lead, responder, django_assert_num_queries):
     mine = [make_incident(opened_by=responder, lead=lead, title=f"Mine {n}") for n in range(8)]
     make_incident(opened_by=responder, title="Not mine")
-    services.incident_transition(incident=mine[0], to=Status.CLOSED, actor=lead)
+    services.incident_close(incident=mine[0], actor=lead, resolution="false_positive")
     for incident in mine[1:4]:
         services.task_add(incident=incident, actor=lead, title=f"Task on {incident.reference}", assignee=lead)
     client = login(lead)
@@ -136,15 +136,16 @@ class TestDetail:
             services.finding_add(incident=incident, author=responder, body=f"Finding {n}")
             services.task_add(incident=incident, actor=lead, title=f"Task {n}", assignee=responder)
         client = login(lead)
-        # Exactly 8, whatever the number of findings and tasks:
+        # Exactly 10, whatever the number of findings and tasks:
         # 1 session, 2 user (authentication),
         # 3 the visible incident with its lead and opener (one query, joined),
-        # 4 findings with their authors, 5 tasks with their assignees,
-        # 6 memberships with their users (also what the rule table reads for the viewer's standing:
+        # 4 findings with their authors, 5 tasks with their assignees, 6 the tasks' notes,
+        # 7 memberships with their users (also what the rule table reads for the viewer's standing:
         #   case_permissions costs no query of its own),
-        # 7 the latest 50 activity entries with their actors,
-        # 8 the assignee choices of the add-task form (built only for those who may contribute).
-        with django_assert_num_queries(8):
+        # 8 the latest 50 activity entries with their actors,
+        # 9 the assignee choices of the add-task form (built only for those who may contribute),
+        # 10 the people who could be added as members (only for those who manage access).
+        with django_assert_num_queries(10):
             response = client.get(incident.get_absolute_url())
         assert response.status_code == 200
         assert response.content.decode().count('class="finding"') == items
@@ -152,9 +153,11 @@ class TestDetail:
     def test_detail_for_a_reader_skips_the_assignee_choices(
         self, login, lead, executive, incident, django_assert_num_queries
     ):
+        services.task_add(incident=incident, actor=lead, title="Block the sender")
         client = login(executive)
-        # session, user, incident, findings, tasks, memberships, activity: no assignee choices (7).
-        with django_assert_num_queries(7):
+        # session, user, incident, findings, tasks, task notes, memberships, activity (8): no
+        # assignee or member choices for a reader.
+        with django_assert_num_queries(8):
             response = client.get(incident.get_absolute_url())
         assert response.context["task_form"] is None
 
@@ -197,8 +200,14 @@ class TestEdit:
         response = login(responder).post(reverse("incidents:edit", args=[incident.reference]), form)
         assert response.status_code == 409
         body = response.content.decode()
-        assert "Someone saved this incident while you were editing" in body
+        # Who changed it and what, not "someone else" (field by field: tests/incidents/test_edit_conflict.py).
+        assert f"{incident.reference} changed while you were editing" in body
+        assert f"Changed by <strong>{lead}</strong>" in body
+        assert "someone else" not in body
         assert "Lead&#x27;s title" in body
+        # Both changed the title: no one-click merge.
+        assert "You both changed title" in body
+        assert "Apply my changes on top of theirs" not in body
         incident.refresh_from_db()
         assert (incident.title, incident.severity, incident.version) == ("Lead's title", "medium", 2)
 
@@ -277,8 +286,12 @@ class TestTransitionsAndPartials:
         assert (incident.status, incident.version) == ("new", 1)
 
     def test_a_vendor_may_tick_only_their_own_tasks(self, login, lead, vendor, restricted_incident):
-        own = services.task_add(incident=restricted_incident, actor=lead, title="Rotate CI token", assignee=vendor)
-        other = services.task_add(incident=restricted_incident, actor=lead, title="Review SSO logs", assignee=lead)
+        own = services.task_add(
+            incident=restricted_incident, actor=lead, title="Rotate CI token", assignee=vendor, internal=False
+        )
+        other = services.task_add(
+            incident=restricted_incident, actor=lead, title="Review SSO logs", assignee=lead, internal=False
+        )
         client = login(vendor)
         page = client.get(reverse("incidents:detail", args=[restricted_incident.reference])).content.decode()
         assert f"/tasks/{own.pk}/toggle/" in page

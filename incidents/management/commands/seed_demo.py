@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from incidents import services
-from incidents.models import Category, Incident, MemberRole, Severity, Status
+from incidents.models import Category, Incident, MemberRole, Playbook, Resolution, Severity, Status
 
 # Development-only credentials, printed by `make run`.
 DEMO_PASSWORD = "breachline-demo"
@@ -75,6 +75,7 @@ class Command(BaseCommand):
             severity=Severity.CRITICAL,
             category=Category.THIRD_PARTY,
             restricted=True,
+            tags=["contractor", "ml-platform", "gdpr"],
             personal_data=True,
             records_affected=18_400,
             detected_at=now - timedelta(hours=30),
@@ -105,6 +106,7 @@ class Command(BaseCommand):
             author=lead,
             body="Northwind confirms a developer laptop with the CI token in a `.env` file was infected "
             "with an info-stealer last week.",
+            internal=False,  # shared with Northwind's contact
         )
         services.task_add(
             incident=ai, actor=lead, title="Revoke svc-nw-ci and every other Northwind token",
@@ -116,7 +118,7 @@ class Command(BaseCommand):
         )  # fmt: skip
         services.task_add(
             incident=ai, actor=lead, title="Send the EDR timeline of the infected developer laptop",
-            assignee=vendor, due_on=(now + timedelta(days=1)).date(),
+            assignee=vendor, due_on=(now + timedelta(days=1)).date(), internal=False,
         )  # fmt: skip
 
         phish = services.incident_open(
@@ -142,6 +144,8 @@ class Command(BaseCommand):
             category=Category.THIRD_PARTY,
             detected_at=now - timedelta(days=1, hours=4),
             summary="EDR flagged a PowerShell script pushed through the MSP's remote-management agent to 12 hosts.",
+            playbook=Playbook.objects.get(slug="third-party-compromise"),
+            tags=["msp", "rmm"],
         )
         services.incident_transition(incident=msp, to=Status.TRIAGE, actor=lead)
 
@@ -161,4 +165,9 @@ class Command(BaseCommand):
             category=Category.OTHER,
             detected_at=now - timedelta(days=20),
         )
-        services.incident_transition(incident=old, to=Status.CLOSED, actor=responder)
+        services.incident_close(
+            incident=old,
+            actor=responder,
+            resolution=Resolution.BENIGN,
+            closing_summary="Disk encryption confirmed by IT; the laptop was wiped remotely.",
+        )
