@@ -108,7 +108,11 @@ class TagNamesField(forms.Field):
         try:
             return tags_normalize([value] if isinstance(value, str) else list(value))
         except ValidationError as exc:
-            raise forms.ValidationError(exc.message_dict["tags"]) from None
+            # The messages quote what was sent; as params, a "%" in it is text, not a format
+            # (django-filter and DRF %-format every message: a raw one was a 500).
+            raise forms.ValidationError(
+                [forms.ValidationError("%(problem)s", params={"problem": m}) for m in exc.message_dict["tags"]]
+            ) from None
 
 
 INCLUDE_CLOSED_HELP = (

@@ -278,12 +278,22 @@ def test_api_filters_by_tags(api, lead, board, tags, expected):
     assert api_refs(response) == [ref(n) for n in expected]
 
 
-@pytest.mark.parametrize("tag", ["bad,tag", "#hash", "x" * 51, "a\x00b"])
+@pytest.mark.parametrize("tag", ["bad,tag", "#hash", "x" * 51, "a\x00b", "50%", "%s%(x)s"])
 def test_api_refuses_a_tag_that_cannot_exist_with_a_400(api, lead, board, tag):
     response = api("incidents:read", user=lead).get(LIST, {"tag": tag})
 
     assert response.status_code == 400
     assert list(response.json()) == ["tag"]
+
+
+def test_a_bad_tag_is_named_in_the_error_as_sent(api, login, lead, board):
+    response = api("incidents:read", user=lead).get(LIST, {"tag": "50%"})
+    page = login(lead).get(PAGE, {"tag": "50%"})
+
+    message = "“50%” is not a tag: up to 50 letters, digits, spaces and . _ : / + -, starting with a letter or digit."
+    assert response.json() == {"tag": [message]}
+    assert page.status_code == 200
+    assert "Tag: “50%” is not a tag" in page.text
 
 
 def test_page_filters_by_tags_and_shows_them_as_links(login, lead, board):

@@ -829,3 +829,22 @@ def test_a_vendor_sees_only_the_leads_of_incidents_they_can_see(
     # Staff know their colleagues who may lead, including the lead of a case they cannot see.
     staff_page = login(outsider).get(reverse("incidents:list")).content.decode()
     assert _lead_filter_options(staff_page) == ["", "ada", "lars", "lena", "leo"]
+
+
+@pytest.mark.parametrize("role", ["executive", "vendor"])
+def test_readers_and_vendors_cannot_open_incidents(role):
+    person = UserFactory(username=f"no-opener-{role}", role=role)
+    with pytest.raises(PermissionDenied) as refused:
+        make_incident(opened_by=person, title="Should not exist")
+    assert str(refused.value) == "Your role may not open incidents."
+    assert not Incident.objects.exists()
+
+
+def test_an_executive_with_a_working_membership_from_before_is_still_not_assignable(lead, incident):
+    # member_add only lets executives observe; a membership written before that rule (or by hand)
+    # must not make them an assignee: the queryset excludes executives itself.
+    erin = UserFactory(username="erin-exec", role="executive")
+    Membership.objects.create(incident=incident, user=erin, role=MemberRole.RESPONDER)
+    assert "erin-exec" not in list(assignable_users(incident=incident).values_list("username", flat=True))
+    with pytest.raises(ValidationError):
+        services.task_add(incident=incident, actor=lead, title="Brief the board", assignee=erin)
