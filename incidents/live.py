@@ -43,7 +43,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
-from . import selectors
+from . import filters, selectors
 from .models import Activity, Incident
 
 POLL_SECONDS = 4
@@ -324,7 +324,7 @@ def list_poll(request: HttpRequest) -> HttpResponse:
     since = _parse_since(request.GET.get("since"))
     if since is None:
         return HttpResponseBadRequest("since must be the time the list was rendered, in microseconds.")
-    incident_filter = selectors.incident_filter(viewer=request.user, filters=request.GET)
+    incident_filter = selectors.incident_filter(viewer=request.user, filters=filters.list_page_params(request.GET))
     queryset = incident_filter.qs if incident_filter.is_valid() else incident_filter.queryset
     changed = len(queryset.filter(updated_at__gt=since).order_by().values("pk")[:LIST_CHANGES_SHOWN])
     if not changed:
