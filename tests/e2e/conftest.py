@@ -7,6 +7,7 @@ skips (or, with CI=true, fails) these tests when /usr/bin/chromium is missing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,9 +47,10 @@ def browser(chromium: str, _allow_orm_beside_playwright: None) -> Iterator[objec
             connections.close_all()
 
 
-@pytest.fixture
-def page(browser, live_server) -> Iterator[object]:
-    """A fresh desktop-sized page; uncaught JavaScript errors fail the test."""
+@contextmanager
+def browser_page(browser, live_server) -> Iterator[object]:
+    """A desktop-sized page in a context of its own (cookies, storage); uncaught JavaScript
+    errors fail the test. One per person in a test."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
@@ -60,6 +62,13 @@ def page(browser, live_server) -> Iterator[object]:
         context.close()
     if js_errors:
         pytest.fail(f"JavaScript errors on the page: {js_errors}", pytrace=False)
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator[object]:
+    """A fresh desktop-sized page."""
+    with browser_page(browser, live_server) as page:
+        yield page
 
 
 @pytest.fixture

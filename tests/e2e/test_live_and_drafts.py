@@ -16,7 +16,7 @@ from accounts.models import User
 from incidents import services
 from incidents.models import Finding, Incident, Severity
 
-from .conftest import SCREENSHOTS, TIMEOUT_MS
+from .conftest import SCREENSHOTS, browser_page
 
 pytestmark = pytest.mark.e2e
 
@@ -36,16 +36,8 @@ def sign_in(page, username: str) -> None:
 @pytest.fixture
 def second_page(browser, live_server) -> Iterator[object]:
     """A second person's browser: its own context (cookies, storage)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
+    with browser_page(browser, live_server) as page:
         yield page
-    finally:
-        context.close()
-    assert errors == [], errors
 
 
 def shot(page, name: str) -> None:
