@@ -258,6 +258,7 @@ def seed(now: datetime) -> Seeded:
         Task,
         format_reference,
     )
+    from incidents.search import search_documents_refresh
 
     rng = random.Random(SEED)
     text = random.Random(SEED + 1)  # search vocabulary, tags and internal flags: see _finding_body
@@ -432,6 +433,10 @@ def seed(now: datetime) -> Seeded:
         ]
         Activity.objects.bulk_create(activities, batch_size=BATCH)
 
+    # The stored search documents, as the services keep them for what they write (bulk_create
+    # went around them).
+    search_documents_refresh()
+
     # Fresh planner statistics and visibility maps, as autovacuum would leave a live database.
     with connection.cursor() as cursor:
         for model in (Incident, Membership, Finding, Task, Activity, User, Tag, Incident.tags.through):
@@ -488,7 +493,8 @@ def endpoints(detail_reference: str) -> list[Endpoint]:
     reference_part = detail_reference.removeprefix("IR-")  # "2026-8855": a reference as typed, partly
 
     def create_body(i: int) -> bytes:
-        # Shaped like the seed, so the incidents it adds (the newest, first on every list) look alike.
+        # Shaped like the seed, so the incidents it adds (the newest, first on every list) look alike:
+        # with a lead and tags, which the list shows, as the seeded rows the searches find have.
         rng = random.Random(i)
         system = rng.choice(SYSTEMS)
         title = f"Impossible-travel sign-ins on {system} (SOAR #{i})"
@@ -497,6 +503,8 @@ def endpoints(detail_reference: str) -> list[Endpoint]:
             "severity": rng.choices(list(SEVERITY_WEIGHTS), list(SEVERITY_WEIGHTS.values()))[0],
             "category": "account_compromise",
             "summary": _summary(rng, title, system),
+            "lead": BENCH_LEAD,
+            "tags": _tags(rng, "account_compromise"),
         }
         return json.dumps(body).encode()
 
@@ -584,7 +592,8 @@ def credentials(lead_id: int) -> Credentials:
 
 
 def headers_for(endpoint: Endpoint, creds: Credentials) -> dict[str, str]:
-    headers = {"Accept": "application/json" if endpoint.key.endswith("_api") else "text/html"}
+    # The API answers JSON; the pages HTML (an API path asked for text/html renders the browsable API).
+    headers = {"Accept": "text/html" if endpoint.auth == "session" else "application/json"}
     if endpoint.auth == "api_key":
         headers["Authorization"] = f"Api-Key {creds.api_key}"
     elif endpoint.auth == "session":
@@ -717,6 +726,11 @@ def timed_rounds(port: int, eps: list[Endpoint], creds: Credentials) -> tuple[di
         elapsed = (time.perf_counter() - start) * 1000
         if response.status != ep.expect:
             sys.exit(f"bench: {ep.method} {ep.path} answered {response.status}: {payload[:500]!r}")
+        # JSON from the API and /healthz, HTML from the pages: a wrong Accept header once made the
+        # API render its browsable HTML page, and the run measured that instead.
+        expected_type = "text/html" if ep.auth == "session" else "application/json"
+        if not (response.getheader("Content-Type") or "").startswith(expected_type):
+            sys.exit(f"bench: {ep.method} {ep.path} answered {response.getheader('Content-Type')}, not {expected_type}")
         return elapsed, len(payload)
 
     try:

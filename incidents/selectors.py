@@ -22,6 +22,7 @@ from .models import (
     Task,
     TaskNote,
     member_of,
+    open_to,
     works_on,
 )
 
@@ -39,10 +40,9 @@ def incidents_visible_to(user: User | AnonymousUser) -> QuerySet[Incident]:
         return Incident.objects.none()
     if user.sees_everything:
         return Incident.objects.all()
-    is_member = member_of(user)
     if user.role == Role.VENDOR:
-        return Incident.objects.filter(is_member)
-    return Incident.objects.filter(Q(restricted=False) | is_member)
+        return Incident.objects.filter(member_of(user))
+    return Incident.objects.filter(open_to(user))
 
 
 def sees_internal(viewer: User) -> bool:

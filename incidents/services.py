@@ -45,9 +45,14 @@ from .models import (
     format_reference,
 )
 from .permissions import REFUSALS, Action, may, may_lead, may_open_incidents, require
+from .search import search_documents_refresh
 from .selectors import incidents_visible_to, sees_internal
 
 __all__ = ["ConflictError"]
+
+# The incident's own fields in its search document (search.py); findings are added to it by
+# finding_add.
+SEARCHED_FIELDS = {"title", "summary", "tags"}
 
 # What task_update may change for someone who may update any task; an assignee who may only
 # update their own task may change ``done`` alone.
@@ -207,6 +212,7 @@ def incident_open(*, opened_by: User, playbook: Playbook | None = None, tags: An
                     incident=incident, title=step.title, due_on=due, internal=step.internal, created_by=opened_by
                 )
                 events.task_added_event(task=task, actor=opened_by)
+        search_documents_refresh([incident.pk])
     return incident
 
 
@@ -272,6 +278,9 @@ def incident_update(*, incident: Incident, actor: User, version: int, changes: d
         incident.refresh_from_db()
         if "tags" in diff:
             _tags_set(incident, new_tags)
+        if diff.keys() & SEARCHED_FIELDS:
+            # After the version-checked UPDATE above: the row is locked (search.py).
+            search_documents_refresh([incident.pk])
         events.updated_event(incident=incident, actor=actor, changes=diff)
         if "lead" in diff:
             _lead_membership_follow(incident, old=diff["lead"][0], new=diff["lead"][1], actor=actor)
@@ -597,6 +606,7 @@ def finding_add(*, incident: Incident, author: User, body: str, internal: bool |
         finding.save()
         events.finding_added_event(finding=finding, actor=author)
         _touch(incident, finding.created_at)
+        search_documents_refresh([incident.pk])  # after _touch has locked the incident's row
     return finding
 
 

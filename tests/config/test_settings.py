@@ -132,3 +132,14 @@ def test_production_accepts_debug_explicitly_off():
 def test_development_keeps_its_key_and_debug():
     result = _manage("check", DJANGO_ENV="development")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.django_db
+def test_postgresql_connections_run_without_jit(postgres):
+    """JIT compiling costs ~60 ms on the visibility rule's counts and never pays back here
+    (docs/architecture.md, "Writes and reads")."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)

@@ -10,7 +10,8 @@ executive (reads).
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import time
+from datetime import date, datetime, timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -24,11 +25,26 @@ from tests.factories import UserFactory, make_incident
 
 pytestmark = pytest.mark.django_db
 
-TODAY = timezone.localdate()
-YESTERDAY = TODAY - timedelta(days=1)
-NEXT_WEEK = TODAY + timedelta(days=7)
-PAST_DUE = f"The due date cannot be in the past (today is {TODAY.isoformat()})."
+# Every test here runs on a pinned clock (``_pinned_clock``): today is Wednesday 10 June 2026.
+# Reading the real date instead made these tests fail when a run crossed midnight (the module
+# read it once, the code under test again later) and near new year (a date "3 days ago" or
+# "next week" changes year, and is then shown with it).
+TODAY = date(2026, 6, 10)
+YESTERDAY = date(2026, 6, 9)
+NEXT_WEEK = date(2026, 6, 17)
+PAST_DUE = "The due date cannot be in the past (today is 2026-06-10)."
 SAY_WHY = "Say why the task is cancelled."
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``django.utils.timezone.now`` (which ``timezone.localdate`` reads too) starts at noon on
+    ``TODAY`` in ``TIME_ZONE``, twelve hours from either midnight, and ticks on from there, so
+    what is written later still sorts later. Autouse fixtures run first: the personas' incidents
+    are opened on this clock as well. Model field defaults (``default=timezone.now``) keep the
+    real clock; nothing here compares them with today."""
+    start, ticking = timezone.make_aware(datetime(2026, 6, 10, 12, 0)), time.monotonic()
+    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=time.monotonic() - ticking))
 
 
 def _task(incident, actor, title="Block sender domain", **fields) -> Task:
@@ -49,7 +65,8 @@ def _row(task: Task) -> tuple:
 
 
 def _past_due(task: Task, days: int = 3) -> Task:
-    """Give an existing task a due date in the past (the services refuse to set one)."""
+    """Give an existing task a due date ``days`` before ``TODAY`` (the services refuse to set
+    one in the past)."""
     Task.objects.filter(pk=task.pk).update(due_on=TODAY - timedelta(days=days))
     task.refresh_from_db()
     return task
@@ -216,7 +233,7 @@ class TestDueDates:
         task = _past_due(task)
         services.task_update(task=task, actor=lead, changes={"title": "Block the sender", "due_on": task.due_on})
         task.refresh_from_db()
-        assert (task.title, task.due_on) == ("Block the sender", TODAY - timedelta(days=3))
+        assert (task.title, task.due_on) == ("Block the sender", date(2026, 6, 7))
 
     @pytest.mark.parametrize(
         ("status", "due", "overdue"),
@@ -238,11 +255,11 @@ class TestDueDates:
         assert task.is_overdue() is overdue
 
     def test_due_dates_show_the_year_only_when_it_is_not_this_year(self):
-        year = TODAY.year
         render = Template("{% load incidents %}{{ day|due_date }}").render
-        assert render(Context({"day": date(year, 3, 1)})) == "1 Mar"
-        assert render(Context({"day": date(year + 1, 1, 14)})) == f"14 Jan {year + 1}"
-        assert render(Context({"day": date(year - 1, 12, 31)})) == f"31 Dec {year - 1}"
+        assert render(Context({"day": date(2026, 3, 1)})) == "1 Mar"
+        assert render(Context({"day": date(2026, 12, 31)})) == "31 Dec"
+        assert render(Context({"day": date(2027, 1, 14)})) == "14 Jan 2027"
+        assert render(Context({"day": date(2025, 12, 31)})) == "31 Dec 2025"
         assert render(Context({"day": None})) == ""
 
 
@@ -427,22 +444,22 @@ class TestBrowser:
         )
         body = response.content.decode()
         assert f'<p class="error">{PAST_DUE}</p>' in body
-        assert f'min="{TODAY.isoformat()}"' in body  # and the date picker offers no past day
+        assert 'min="2026-06-10"' in body  # and the date picker offers no past day
         assert not Task.objects.exists()
 
     def test_overdue_tasks_are_flagged_and_due_dates_show_the_year_when_not_this_year(self, login, lead, incident):
         late = _past_due(_task(incident, lead, "Late"))
         finished = _past_due(_task(incident, lead, "Finished late"))
         services.task_update(task=finished, actor=lead, changes={"done": True})
-        next_year = date(TODAY.year + 1, 1, 14)
-        _task(incident, lead, "Next year", due_on=next_year)
+        _task(incident, lead, "Next year", due_on=date(2027, 1, 14))
 
         page = login(lead).get(incident.get_absolute_url()).content.decode()
         late_row = page.split(f'id="task-{late.pk}"')[1].split("</li>")[0]
         finished_row = page.split(f'id="task-{finished.pk}"')[1].split("</li>")[0]
         assert '<span class="overdue">overdue, due' in late_row
         assert "overdue" not in finished_row
-        assert f">14 Jan {TODAY.year + 1}</time>" in page
+        assert '<time datetime="2026-06-07">7 Jun</time>' in late_row
+        assert ">14 Jan 2027</time>" in page
 
     def test_the_panel_lists_open_tasks_first(self, login, lead, incident):
         for title in ("First, done", "Second, open", "Third, cancelled", "Fourth, open"):
@@ -464,11 +481,10 @@ class TestBrowser:
 
     def test_home_flags_overdue_tasks_and_shows_the_year_when_not_this_year(self, login, lead, incident):
         _past_due(_task(incident, lead, "Late one", assignee=lead), days=2)
-        _task(incident, lead, "Next year's", assignee=lead, due_on=date(TODAY.year + 1, 2, 1))
+        _task(incident, lead, "Next year's", assignee=lead, due_on=date(2027, 2, 1))
         page = login(lead).get(reverse("incidents:home")).content.decode()
-        late = (TODAY - timedelta(days=2)).isoformat()
-        assert f'<span class="overdue">overdue, due <time datetime="{late}">' in page
-        assert f">1 Feb {TODAY.year + 1}</time>" in page
+        assert '<span class="overdue">overdue, due <time datetime="2026-06-08">8 Jun</time></span>' in page
+        assert ">1 Feb 2027</time>" in page
 
 
 # --- API ------------------------------------------------------------------------------------
