@@ -169,6 +169,57 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 
+# --- Evidence (incidents/evidence/, docs/architecture.md "Evidence") -------------------------
+# Evidence files live in their own storage alias, never under MEDIA_ROOT/STATIC_ROOT and never
+# with a URL: they are read only through the authorized, audited download views.
+EVIDENCE_ROOT = Path(env_str("EVIDENCE_ROOT", str(BASE_DIR / "var" / "evidence"))).resolve()
+for _public in (MEDIA_ROOT, STATIC_ROOT, *STATICFILES_DIRS):
+    if Path(_public).resolve() == EVIDENCE_ROOT or Path(_public).resolve() in EVIDENCE_ROOT.parents:
+        raise ImproperlyConfigured(f"EVIDENCE_ROOT ({EVIDENCE_ROOT}) must not be inside a public directory ({_public})")
+# Uploads stream to temporary files here first; on EVIDENCE_ROOT's file system, storing one is a rename.
+FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR") or None
+# The largest evidence file (and so the largest upload request, plus 1 MiB for its form fields).
+EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_BYTES", 2 * 1024**3)
+if EVIDENCE_MAX_BYTES < 1:
+    raise ImproperlyConfigured("EVIDENCE_MAX_BYTES must be a positive number of bytes")
+# A URL prefix of an nginx ``internal`` location serving EVIDENCE_ROOT (e.g. /_evidence/): downloads
+# then answer with X-Accel-Redirect and nginx sends the bytes. Empty: Django streams them.
+EVIDENCE_X_ACCEL_REDIRECT = env_str("EVIDENCE_X_ACCEL_REDIRECT")
+if EVIDENCE_X_ACCEL_REDIRECT and not (
+    EVIDENCE_X_ACCEL_REDIRECT.startswith("/") and EVIDENCE_X_ACCEL_REDIRECT.endswith("/")
+):
+    raise ImproperlyConfigured("EVIDENCE_X_ACCEL_REDIRECT must be a URL path starting and ending with /")
+# ``s3``: an S3-compatible bucket through django-storages (install django-storages[s3] and boto3;
+# not needed for development or tests). Credentials come from boto3's own environment variables
+# (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or the instance role.
+EVIDENCE_STORAGE = env_str("EVIDENCE_STORAGE", "filesystem")
+if EVIDENCE_STORAGE == "filesystem":
+    STORAGES["evidence"] = {
+        "BACKEND": "incidents.evidence.storage.PrivateFileSystemStorage",
+        "OPTIONS": {"location": EVIDENCE_ROOT, "file_permissions_mode": 0o600, "directory_permissions_mode": 0o700},
+    }
+elif EVIDENCE_STORAGE == "s3":
+    STORAGES["evidence"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("EVIDENCE_S3_BUCKET"),
+            "endpoint_url": env_str("EVIDENCE_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("EVIDENCE_S3_REGION") or None,
+            "location": env_str("EVIDENCE_S3_PREFIX", "evidence"),
+            "default_acl": "private",
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+    if not STORAGES["evidence"]["OPTIONS"]["bucket_name"]:
+        raise ImproperlyConfigured("EVIDENCE_STORAGE=s3 needs EVIDENCE_S3_BUCKET")
+    if EVIDENCE_X_ACCEL_REDIRECT:
+        raise ImproperlyConfigured(
+            "EVIDENCE_X_ACCEL_REDIRECT serves files from EVIDENCE_ROOT: not with EVIDENCE_STORAGE=s3"
+        )
+else:
+    raise ImproperlyConfigured(f"EVIDENCE_STORAGE must be filesystem or s3, got {EVIDENCE_STORAGE!r}")
+
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 12)

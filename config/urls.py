@@ -1,9 +1,10 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from rest_framework.routers import SimpleRouter
 
 from incidents.api import FindingViewSet, IncidentViewSet, TaskViewSet
 from incidents.converters import REFERENCE_REGEX
+from incidents.evidence.api import EvidenceViewSet, LegalHoldView
 
 from . import health
 from .docs import DocsView, SchemaView
@@ -12,9 +13,11 @@ router = SimpleRouter()
 router.register("incidents", IncidentViewSet, basename="incident")
 router.register(rf"incidents/(?P<reference>{REFERENCE_REGEX})/findings", FindingViewSet, basename="incident-finding")
 router.register(rf"incidents/(?P<reference>{REFERENCE_REGEX})/tasks", TaskViewSet, basename="incident-task")
+router.register(rf"incidents/(?P<reference>{REFERENCE_REGEX})/evidence", EvidenceViewSet, basename="incident-evidence")
 
 api_urlpatterns = [
     path("", include(router.urls)),
+    re_path(rf"^incidents/(?P<reference>{REFERENCE_REGEX})/legal-hold/$", LegalHoldView.as_view(), name="legal-hold"),
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", DocsView.as_view(url_name="api:schema"), name="docs"),
 ]

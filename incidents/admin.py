@@ -1,6 +1,6 @@
 """Django admin for staff. Every write goes through ``incidents.services`` (rule table, version,
-activity entry) or is not offered: findings, tasks and activity are read-only here, incidents
-are opened in the app and never deleted."""
+activity entry) or is not offered: findings, tasks, activity, evidence, its custody and legal
+holds are read-only here, incidents are opened in the app and never deleted."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ from . import services
 from .models import (
     INCIDENT_EDITABLE_FIELDS,
     Activity,
+    CustodyEvent,
+    Evidence,
     Finding,
     Incident,
+    LegalHold,
     MemberRole,
     Membership,
     Playbook,
@@ -214,3 +217,46 @@ class TagAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Renaming a tag would rewrite every incident's history under it; add a new one instead.
         return False
+
+
+class CustodyEventInline(admin.TabularInline):
+    model = CustodyEvent
+    extra = 0
+    can_delete = False
+    fields = ("sequence", "action", "actor_name", "at", "recipient", "note", "prev_hash", "hash")
+    readonly_fields = fields
+    ordering = ("sequence",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Evidence)
+class EvidenceAdmin(ReadOnlyAdmin):
+    """Evidence and its chain of custody are never edited or deleted (``verify_evidence`` would
+    report it); files are downloaded from the incident page, which records the access."""
+
+    list_display = ("name", "incident", "kind", "size", "sha256", "collected_by", "added_at", "internal", "malware")
+    list_filter = ("kind", "internal", "privileged", "malware")
+    list_select_related = ("incident", "collected_by")
+    search_fields = ("name", "sha256", "incident__reference")
+    exclude = ("text",)
+    inlines = [CustodyEventInline]
+
+
+@admin.register(CustodyEvent)
+class CustodyEventAdmin(ReadOnlyAdmin):
+    list_display = ("evidence", "sequence", "action", "actor_name", "at")
+    list_filter = ("action",)
+    list_select_related = ("evidence",)
+
+
+@admin.register(LegalHold)
+class LegalHoldAdmin(ReadOnlyAdmin):
+    """Placed and released on the incident page (lead, admins), with an activity entry."""
+
+    list_display = ("incident", "reason", "set_by", "set_at", "released_at")
+    list_select_related = ("incident", "set_by")

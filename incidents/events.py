@@ -8,7 +8,7 @@ from typing import Any
 from accounts.models import User
 from config.services import changes_as_json
 
-from .models import Activity, Finding, Incident, Membership, Task, TaskNote, Verb
+from .models import Activity, Evidence, Finding, Incident, LegalHold, Membership, Task, TaskNote, Verb
 
 
 def _entry(incident: Incident, actor: User | None, verb: Verb, *, internal: bool = False, **data: Any) -> Activity:
@@ -142,4 +142,47 @@ def member_role_changed_event(*, membership: Membership, actor: User | None, old
         **_member(membership),
         old=old,
         new=membership.role,
+    )
+
+
+def evidence_added_event(*, evidence: Evidence, actor: User | None) -> Activity:
+    return _entry(
+        evidence.incident,
+        actor,
+        Verb.EVIDENCE_ADDED,
+        internal=evidence.internal,
+        evidence_id=evidence.pk,
+        name=evidence.name,
+        kind=evidence.kind,
+        sha256=evidence.sha256,
+    )
+
+
+def evidence_transferred_event(*, evidence: Evidence, actor: User | None, recipient: str, reason: str) -> Activity:
+    return _entry(
+        evidence.incident,
+        actor,
+        Verb.EVIDENCE_TRANSFERRED,
+        internal=evidence.internal,
+        evidence_id=evidence.pk,
+        name=evidence.name,
+        recipient=recipient,
+        reason=reason,
+    )
+
+
+def evidence_purged_event(*, incident: Incident, actor: User | None, evidence_ids: list[int]) -> Activity:
+    # Retention is the team's business, not a vendor's: internal like entries about access.
+    return _entry(
+        incident, actor, Verb.EVIDENCE_PURGED, internal=True, count=len(evidence_ids), evidence_ids=evidence_ids
+    )
+
+
+def legal_hold_set_event(*, hold: LegalHold, actor: User | None) -> Activity:
+    return _entry(hold.incident, actor, Verb.LEGAL_HOLD_SET, internal=True, hold_id=hold.pk, reason=hold.reason)
+
+
+def legal_hold_cleared_event(*, hold: LegalHold, actor: User | None) -> Activity:
+    return _entry(
+        hold.incident, actor, Verb.LEGAL_HOLD_CLEARED, internal=True, hold_id=hold.pk, reason=hold.release_reason
     )

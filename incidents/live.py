@@ -133,6 +133,17 @@ PANELS: dict[str, Panel] = {
             (("members_count", "members-count"), ("members_list", "members-list")),
             _shown("memberships"),
         ),
+        # Its lists come lazily with the detail page's context (incidents/evidence/panel.py).
+        Panel(
+            "evidence",
+            "incidents/_evidence.html",
+            (
+                ("evidence_count", "evidence-count"),
+                ("evidence_export", "evidence-export"),
+                ("evidence_hold", "evidence-hold"),
+                ("evidence_list", "evidence-list"),
+            ),
+        ),
     )
 }
 # Which panels an activity entry's verb changes (the activity panel changes with every entry).
@@ -154,9 +165,14 @@ PANELS_BY_VERB: dict[str, frozenset[str]] = {
     "member_added": frozenset({"members", "heading"}),
     "member_removed": frozenset({"members", "heading"}),
     "member_role_changed": frozenset({"members", "heading"}),
+    "evidence_added": frozenset({"evidence"}),
+    "evidence_transferred": frozenset({"evidence"}),
+    "evidence_purged": frozenset({"evidence"}),
+    "legal_hold_set": frozenset({"evidence"}),
+    "legal_hold_cleared": frozenset({"evidence"}),
 }
 # What an in-place write's own response already redraws (``with_updates(changed=…)``).
-PANEL_OF_WRITE = {"finding": "findings", "task": "tasks", "member": "members"}
+PANEL_OF_WRITE = {"finding": "findings", "task": "tasks", "member": "members", "evidence": "evidence"}
 
 
 def changed_panels(token: LiveToken | None, incident: Incident) -> tuple[set[str], list[Activity]]:
@@ -281,7 +297,7 @@ def with_updates(request: HttpRequest, response: HttpResponse, incident: Inciden
     """Append to an in-place write's htmx response (its own panel) the activity panel and what
     else changed since the page's token, and move the page's token on. Without a token (no
     ``X-Live-Since``) only the activity panel is added: moving the token would skip others' changes.
-    ``changed`` is what the write drew itself: ``"finding"``, ``"task"`` or ``"member"``."""
+    ``changed`` is what the write drew itself: ``"finding"``, ``"task"``, ``"member"`` or ``"evidence"``."""
     if not request.htmx or response.status_code != 200:
         return response
     try:

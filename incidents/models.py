@@ -437,6 +437,11 @@ class Verb(models.TextChoices):
     MEMBER_ADDED = "member_added", "Member added"
     MEMBER_REMOVED = "member_removed", "Member removed"
     MEMBER_ROLE_CHANGED = "member_role_changed", "Member role changed"
+    EVIDENCE_ADDED = "evidence_added", "Evidence added"
+    EVIDENCE_TRANSFERRED = "evidence_transferred", "Evidence transferred"
+    EVIDENCE_PURGED = "evidence_purged", "Evidence files purged"
+    LEGAL_HOLD_SET = "legal_hold_set", "Legal hold placed"
+    LEGAL_HOLD_CLEARED = "legal_hold_cleared", "Legal hold released"
 
 
 def _task_status_text(value: Any) -> str:
@@ -519,4 +524,191 @@ class Activity(SharedContent):
                 return f"removed {who} (was {d.get('role')})"
             case Verb.MEMBER_ROLE_CHANGED:
                 return f"made {who} {d.get('new')} (was {d.get('old')})"
+            case Verb.EVIDENCE_ADDED:
+                return f"added the evidence “{d.get('name')}”"
+            case Verb.EVIDENCE_TRANSFERRED:
+                return f"transferred the evidence “{d.get('name')}” to {d.get('recipient')}: {d.get('reason')}"
+            case Verb.EVIDENCE_PURGED:
+                count = d.get("count", 0)
+                return f"purged {count} evidence file{'' if count == 1 else 's'} of the closed incident"
+            case Verb.LEGAL_HOLD_SET:
+                return f"placed the incident under legal hold: {d.get('reason')}"
+            case Verb.LEGAL_HOLD_CLEARED:
+                return f"released the legal hold: {d.get('reason')}"
         return self.verb
+
+
+# --- Evidence and its chain of custody (incidents/evidence/, docs/architecture.md "Evidence") --
+PRIVILEGE_MARKING = "Privileged & confidential — prepared at the direction of counsel"
+
+
+class EvidenceKind(models.TextChoices):
+    FILE = "file", "File"
+    TEXT = "text", "Text excerpt"
+
+
+class CustodyAction(models.TextChoices):
+    COLLECT = "collect", "Collected"
+    ACCESS = "access", "Accessed"
+    TRANSFER = "transfer", "Transferred"
+    EXPORT = "export", "Exported in a manifest"
+    VERIFY = "verify", "Verified"
+    PURGE = "purge", "File purged"
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """Evidence and custody rows are written once: a bulk ``update()`` may touch only the
+    bookkeeping columns in ``updatable`` (the chain's head, the purge stamp), and ``delete()`` is
+    refused. Tampering therefore needs raw SQL, which ``verify_evidence`` detects."""
+
+    updatable: frozenset[str] = frozenset()
+
+    def update(self, **kwargs: Any) -> int:
+        refused = sorted(set(kwargs) - self.updatable)
+        if refused:
+            raise TypeError(f"{self.model.__name__} rows are append-only: {', '.join(refused)} cannot be changed.")
+        return super().update(**kwargs)
+
+    def delete(self) -> Any:
+        raise TypeError(f"{self.model.__name__} rows are never deleted.")
+
+
+class EvidenceQuerySet(AppendOnlyQuerySet):
+    updatable = frozenset({"custody_head", "custody_count", "purged_at"})
+
+
+class Evidence(SharedContent):
+    """A file (streamed to the ``evidence`` storage, hashed while streaming) or a text excerpt.
+
+    Written once by ``incidents.evidence.services``; afterwards only the custody bookkeeping
+    changes (``custody_head``/``custody_count`` with each ``CustodyEvent``, ``purged_at`` when a
+    closed incident's files are purged). Nothing here is edited or deleted through the app.
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="evidence")
+    kind = models.CharField(max_length=8, choices=EvidenceKind.choices)
+    # The original file name, sanitized (incidents.evidence.uploads.clean_name), or a text's title.
+    name = models.CharField(max_length=255)
+    # Where the bytes are in the evidence storage; empty for text.
+    stored_name = models.CharField(max_length=255, blank=True, editable=False)
+    text = models.TextField(blank=True, editable=False)
+    size = models.PositiveBigIntegerField()
+    # Sniffed from the bytes (never the client's claim); application/octet-stream when unknown.
+    content_type = models.CharField(max_length=100)
+    sha256 = models.CharField(max_length=64)
+    md5 = models.CharField(max_length=32)
+    sha1 = models.CharField(max_length=40)
+    collected_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    collected_at = models.DateTimeField(default=timezone.now)
+    added_at = models.DateTimeField(default=timezone.now)
+    source_system = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True, validators=[MaxLengthValidator(5_000)])
+    privileged = models.BooleanField(default=False, help_text="Legal privilege: prepared at the direction of counsel.")
+    malware = models.BooleanField(default=False, help_text="Live malware: downloaded only inside a protected ZIP.")
+    # The chain of custody's head: SHA-256 of the content before the first event, then the hash
+    # of the last event; with the count, deleting the last event is detectable too.
+    custody_head = models.CharField(max_length=64, editable=False)
+    custody_count = models.PositiveIntegerField(default=0, editable=False)
+    purged_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = EvidenceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "evidence"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(kind__in=EvidenceKind.values), name="evidence_kind_valid"),
+            models.CheckConstraint(
+                condition=models.Q(kind="text", stored_name="") | models.Q(kind="file", text=""),
+                name="evidence_file_or_text",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.incident_id})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise TypeError("Evidence is never edited: custody changes go through incidents.evidence.services.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("Evidence is never deleted (a closed incident's files are purged, the row stays).")
+
+    @property
+    def privilege_marking(self) -> str:
+        return PRIVILEGE_MARKING if self.privileged else ""
+
+    @property
+    def is_file(self) -> bool:
+        return self.kind == EvidenceKind.FILE
+
+
+class CustodyEvent(models.Model):
+    """One link of an evidence item's chain of custody (``incidents.evidence.custody``).
+
+    ``prev_hash`` is the previous event's ``hash`` (the first event's: the content's SHA-256);
+    ``hash`` is SHA-256 over the canonical serialization of this row's fields and ``prev_hash``.
+    Rows are only ever inserted: ``save()`` refuses updates, the queryset refuses bulk changes.
+    """
+
+    evidence = models.ForeignKey(Evidence, on_delete=models.PROTECT, related_name="custody_events")
+    sequence = models.PositiveIntegerField()
+    action = models.CharField(max_length=10, choices=CustodyAction.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    # Hashed instead of the foreign key: what the chain says stays true if the account is renamed.
+    actor_name = models.CharField(max_length=150)
+    at = models.DateTimeField(default=timezone.now)
+    recipient = models.CharField(max_length=200, blank=True, help_text="Transfers: to whom.")
+    note = models.CharField(max_length=1000, blank=True, help_text="Transfers: why. Others: what happened.")
+    details = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["evidence", "sequence"]
+        constraints = [
+            # One chain per evidence item, no forks: also the index the trail is read by.
+            models.UniqueConstraint(fields=["evidence", "sequence"], name="custody_event_sequence_unique"),
+            models.CheckConstraint(condition=models.Q(action__in=CustodyAction.values), name="custody_action_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.action} of evidence {self.evidence_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise TypeError("Custody events are append-only: a recorded event is never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("Custody events are append-only: a recorded event is never deleted.")
+
+
+class LegalHold(models.Model):
+    """A legal hold on an incident: while one is active (``released_at`` empty) its evidence
+    cannot be purged. A row per hold, so who placed and released it, when and why, stays."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="legal_holds")
+    reason = models.CharField(max_length=500)
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    set_at = models.DateTimeField(default=timezone.now)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+    release_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-set_at", "-id"]
+        constraints = [
+            # At most one active hold per incident; also the index "is it on hold?" reads.
+            models.UniqueConstraint(
+                fields=["incident"], condition=models.Q(released_at__isnull=True), name="legal_hold_one_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Legal hold on {self.incident_id} ({'active' if self.released_at is None else 'released'})"

@@ -51,6 +51,9 @@ class Action(StrEnum):
     UPDATE_ANY_TASK = "update_any_task"  # change or tick any task
     UPDATE_OWN_TASK = "update_own_task"  # tick (done/undone) a task assigned to oneself
     BE_ASSIGNED = "be_assigned"  # be a task's assignee
+    DOWNLOAD_EVIDENCE = "download_evidence"  # download evidence files and read text excerpts (audited)
+    TRANSFER_EVIDENCE = "transfer_evidence"  # record a transfer of custody of an evidence item
+    LEGAL_HOLD = "legal_hold"  # place or release a legal hold on the incident
 
 
 S = Standing
@@ -66,6 +69,12 @@ RULES: dict[Action, frozenset[Standing]] = {
     Action.UPDATE_ANY_TASK: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),
     Action.UPDATE_OWN_TASK: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.VENDOR, S.WRITER}),
     Action.BE_ASSIGNED: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.VENDOR, S.WRITER}),
+    # Everyone who may see the incident but its readers: executives never get raw evidence
+    # (design.md). What a vendor collaborator may download is further limited to shared evidence
+    # (selectors.shared_with), like everything else they see.
+    Action.DOWNLOAD_EVIDENCE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.VENDOR, S.OBSERVER, S.WRITER}),
+    Action.TRANSFER_EVIDENCE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),
+    Action.LEGAL_HOLD: frozenset({S.ADMIN, S.LEAD}),
 }
 
 # What each refusal tells the person (PermissionDenied → 403 / an error message).
@@ -79,6 +88,9 @@ REFUSALS: dict[Action, str] = {
     Action.UPDATE_ANY_TASK: "You may only tick tasks assigned to you.",
     Action.UPDATE_OWN_TASK: "You may not change tasks on this incident.",
     Action.BE_ASSIGNED: "This person cannot be given tasks on this incident.",
+    Action.DOWNLOAD_EVIDENCE: "You may not download evidence of this incident.",
+    Action.TRANSFER_EVIDENCE: "Only members working this incident (its lead and responders) may transfer evidence.",
+    Action.LEGAL_HOLD: "Only the incident's lead or an admin may place or release a legal hold.",
 }
 
 _UNKNOWN = object()

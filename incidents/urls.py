@@ -2,8 +2,21 @@ from django.urls import path, register_converter
 
 from . import live, views
 from .converters import ReferenceConverter
+from .evidence import views as evidence_views
+
+
+class ManifestFormatConverter:
+    regex = "csv|json"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
 
 register_converter(ReferenceConverter, "reference")
+register_converter(ManifestFormatConverter, "manifest_format")
 
 app_name = "incidents"
 
@@ -26,4 +39,22 @@ urlpatterns = [
     path("incidents/<reference:reference>/members/", views.member_add, name="member-add"),
     path("incidents/<reference:reference>/members/<int:user_id>/role/", views.member_role_change, name="member-role"),
     path("incidents/<reference:reference>/members/<int:user_id>/remove/", views.member_remove, name="member-remove"),
+    path("incidents/<reference:reference>/evidence/", evidence_views.evidence_upload, name="evidence-upload"),
+    path("incidents/<reference:reference>/evidence/text/", evidence_views.evidence_text_add, name="evidence-text"),
+    path(
+        "incidents/<reference:reference>/evidence/manifest.<manifest_format:format>",
+        evidence_views.evidence_manifest,
+        name="evidence-manifest",
+    ),
+    path(
+        "incidents/<reference:reference>/evidence/<int:evidence_id>/download/",
+        evidence_views.evidence_download,
+        name="evidence-download",
+    ),
+    path(
+        "incidents/<reference:reference>/evidence/<int:evidence_id>/transfer/",
+        evidence_views.evidence_transfer,
+        name="evidence-transfer",
+    ),
+    path("incidents/<reference:reference>/legal-hold/", evidence_views.legal_hold, name="legal-hold"),
 ]

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 
 from . import conflicts, filters, live, selectors, services
+from .evidence.panel import panel_context as evidence_panel_context
 from .forms import (
     FindingForm,
     IncidentCloseForm,
@@ -133,6 +134,14 @@ def incident_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def incident_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    return detail_response(request, reference)
+
+
+def detail_response(
+    request: HttpRequest, reference: str, *, status: int = 200, **evidence_forms: Any
+) -> TemplateResponse:
+    """The incident page; ``evidence_forms`` (bound forms with errors, see
+    ``incidents.evidence.panel``) when an evidence form posted without htmx was refused."""
     incident = selectors.incident_detail(viewer=request.user, reference=reference)
     if incident is None:
         raise Http404("No such incident.")
@@ -142,6 +151,8 @@ def incident_detail(request: HttpRequest, reference: str) -> HttpResponse:
         request,
         "incidents/detail.html",
         {
+            # Lazy: queried only where the page draws the evidence panel (not by the live poll).
+            **evidence_panel_context(request, incident, **evidence_forms),
             "incident": incident,
             "can": can,
             "finding_form": FindingForm(incident=incident, viewer=request.user),
@@ -158,6 +169,7 @@ def incident_detail(request: HttpRequest, reference: str) -> HttpResponse:
             ),
             "member_roles": MemberRoleForm.base_fields["role"].choices,
         },
+        status=status,
     )
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -151,3 +153,18 @@ def login(client) -> Callable[[User], object]:
 def _fast_password_hashing(settings) -> None:
     # PBKDF2's deliberate slowness buys nothing in tests.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def evidence_root(settings) -> Iterator[Path]:
+    """Every test keeps evidence in a directory of its own, removed afterwards (so large test
+    files never pile up, and the development ``var/evidence`` is never touched): ``store/`` is
+    the evidence storage, ``tmp/`` where uploads stream to (``FILE_UPLOAD_TEMP_DIR``)."""
+    root = Path(tempfile.mkdtemp(prefix="breachline-evidence-"))
+    (root / "tmp").mkdir()
+    evidence = settings.STORAGES["evidence"]
+    options = {**evidence.get("OPTIONS", {}), "location": root / "store"}
+    settings.STORAGES = {**settings.STORAGES, "evidence": {**evidence, "OPTIONS": options}}
+    settings.FILE_UPLOAD_TEMP_DIR = str(root / "tmp")
+    yield root
+    shutil.rmtree(root, ignore_errors=True)

@@ -376,6 +376,87 @@ MUTATIONS = [
         '        incidents = incidents.annotate(duplicate_of_reference=F("duplicate_of__reference"))\n',
         "",
     ),
+    # --- Evidence (incidents/evidence/, incidents/permissions.py) ------------------------------
+    Mutation(
+        "evidence: executives may download",
+        "incidents/permissions.py",
+        "Action.DOWNLOAD_EVIDENCE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.VENDOR, S.OBSERVER, S.WRITER}),",
+        "Action.DOWNLOAD_EVIDENCE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.VENDOR, S.OBSERVER, S.WRITER, S.READER}),",
+    ),
+    Mutation(
+        "evidence: vendors may transfer custody",
+        "incidents/permissions.py",
+        "Action.TRANSFER_EVIDENCE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),",
+        "Action.TRANSFER_EVIDENCE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.VENDOR}),",
+    ),
+    Mutation(
+        "evidence: responders may place legal holds",
+        "incidents/permissions.py",
+        "Action.LEGAL_HOLD: frozenset({S.ADMIN, S.LEAD}),",
+        "Action.LEGAL_HOLD: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),",
+    ),
+    Mutation(
+        "evidence: vendors see internal evidence",
+        "incidents/evidence/selectors.py",
+        "    return shared_with(Evidence.objects.filter(incident=incident), viewer)\n",
+        "    return Evidence.objects.filter(incident=incident)\n",
+    ),
+    Mutation(
+        "evidence: the previous hash is not hashed",
+        "incidents/evidence/custody.py",
+        '        "prev": event.prev_hash,\n',
+        "",
+    ),
+    Mutation(
+        "evidence: events chain to the content, not the event before",
+        "incidents/evidence/custody.py",
+        "        prev_hash=head,\n",
+        "        prev_hash=evidence.sha256,\n",
+    ),
+    Mutation(
+        "evidence: the head is not kept",
+        "incidents/evidence/custody.py",
+        "    Evidence.objects.filter(pk=evidence.pk).update(custody_head=event.hash, custody_count=event.sequence)\n",
+        "    Evidence.objects.filter(pk=evidence.pk).update(custody_count=event.sequence)\n",
+    ),
+    Mutation(
+        "evidence: verify ignores changed files",
+        "incidents/evidence/services.py",
+        "    if digests.sha256 != evidence.sha256 or size != evidence.size:\n",
+        "    if size != evidence.size:\n",
+    ),
+    Mutation(
+        "evidence: a legal hold does not block the purge",
+        "incidents/evidence/services.py",
+        "        hold = legal_hold_active(current)\n        if hold is not None:\n            raise ValidationError(\n"
+        '                f"{current.reference} is under legal hold',
+        "        hold = None\n        if hold is not None:\n            raise ValidationError(\n"
+        '                f"{current.reference} is under legal hold',
+    ),
+    Mutation(
+        "evidence: downloads may render inline",
+        "incidents/evidence/downloads.py",
+        "    response = FileResponse(stored, as_attachment=True, filename=name, content_type=OCTET_STREAM)\n",
+        "    response = FileResponse(stored, filename=name, content_type=evidence.content_type)\n",
+    ),
+    Mutation(
+        "evidence: malware is sent as it is",
+        "incidents/evidence/downloads.py",
+        "    if evidence.malware:\n        return malware_zip_response(evidence)\n",
+        "",
+    ),
+    Mutation(
+        "evidence: an oversize file is kept",
+        "incidents/evidence/uploads.py",
+        "        if self._hashes.size + len(raw_data) > self.max_bytes:\n",
+        "        if False:\n",
+    ),
+    Mutation(
+        "evidence: files are read into memory to be hashed",
+        "incidents/evidence/uploads.py",
+        "    if digests is not None:\n        return digests, file.head, file.size\n",
+        "    if digests is not None:\n        file.seek(0)\n        return hash_chunks([file.read()])\n",
+    ),
 ]
 
 

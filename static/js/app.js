@@ -101,6 +101,9 @@
     var state = { values: {}, open: [], focus: null };
     root.querySelectorAll("input, textarea, select").forEach(function (control) {
       if (exceptForm && control.form === exceptForm) return;
+      // A file input's value cannot be set by a script (the browser throws): evidence.js carries
+      // chosen files across a redraw itself.
+      if (control.type === "file") return;
       var key = controlKey(control);
       if (key && isDirty(control)) state.values[key] = readControl(control);
     });

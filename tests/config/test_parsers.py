@@ -82,7 +82,7 @@ def _json_write_operations() -> list[tuple[str, str]]:
 
 @pytest.fixture
 def real_url(writer) -> Callable[[str], str]:
-    """Fill a schema path with real objects: an incident, and the task or finding ``{id}`` names."""
+    """Fill a schema path with real objects: an incident, and the task, finding or evidence ``{id}`` names."""
     response = writer.post(LIST, {"title": "Ransomware note on file server", "severity": "high"}, format="json")
     assert response.status_code == 201, response.content
     reference = response.json()["reference"]
@@ -91,6 +91,11 @@ def real_url(writer) -> Callable[[str], str]:
         created = writer.post(f"{LIST}{reference}/{collection}/", body, format="json")
         assert created.status_code == 201, created.content
         ids[collection] = created.json()["id"]
+    evidence = writer.post(
+        f"{LIST}{reference}/evidence/", {"file": SimpleUploadedFile("auth.log", b"sshd: failed")}, format="multipart"
+    )
+    assert evidence.status_code == 201, evidence.content
+    ids["evidence"] = evidence.json()[0]["id"]
 
     def fill(path: str) -> str:
         path = path.replace("{reference}", reference)

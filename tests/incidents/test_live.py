@@ -44,10 +44,11 @@ def touch(incident: Incident) -> None:
 FINDINGS = {"findings-count", "findings-list"}
 TASKS = {"tasks-count", "tasks-list"}
 MEMBERS = {"members-count", "members-list"}
+EVIDENCE = {"evidence-count", "evidence-export", "evidence-hold", "evidence-list"}
 HEADING = {"case-banner", "case-heading"}
 CASE = HEADING | {"case-summary", "case-facts"}
 ACTIVITY = {"case-activity", "live-status"}
-EVERY_PANEL = FINDINGS | TASKS | MEMBERS | CASE | ACTIVITY
+EVERY_PANEL = FINDINGS | TASKS | MEMBERS | EVIDENCE | CASE | ACTIVITY
 
 
 class TestIncidentPoll:

@@ -101,6 +101,19 @@ TABLE: dict[str, dict[str, tuple[str, ...]]] = {
         "may": (ADMIN, LEAD, RESPONDER, VENDOR, WRITER),
         "may_not": (OBSERVER, READER),
     },
+    # Evidence (proven cell by cell in tests/incidents/test_evidence_access.py).
+    "download_evidence": {
+        "may": (ADMIN, LEAD, RESPONDER, VENDOR, OBSERVER, WRITER),
+        "may_not": (READER,),
+    },
+    "transfer_evidence": {
+        "may": (ADMIN, LEAD, RESPONDER),
+        "may_not": (VENDOR, OBSERVER, WRITER, READER),
+    },
+    "legal_hold": {
+        "may": (ADMIN, LEAD),
+        "may_not": (RESPONDER, VENDOR, OBSERVER, WRITER, READER),
+    },
 }
 
 # What each refusal says (PermissionDenied's message), written out.

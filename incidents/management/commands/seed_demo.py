@@ -9,12 +9,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Role, User
 from incidents import services
+from incidents.evidence import services as evidence
 from incidents.models import Category, Incident, MemberRole, Playbook, Resolution, Severity, Status
 
 # Development-only credentials, printed by `make run`.
@@ -158,6 +160,8 @@ class Command(BaseCommand):
             summary="Password-spraying pattern from a residential proxy network.",
         )
 
+        self._evidence(ai, phish, users)
+
         old = services.incident_open(
             title="Lost laptop with encrypted disk",
             opened_by=responder,
@@ -170,4 +174,90 @@ class Command(BaseCommand):
             actor=responder,
             resolution=Resolution.BENIGN,
             closing_summary="Disk encryption confirmed by IT; the laptop was wiped remotely.",
+        )
+
+    def _evidence(self, ai: Incident, phish: Incident, users: dict[str, User]) -> None:
+        """A few files and a text excerpt with their chains of custody: one flagged as malware,
+        one privileged, one shared with the contractor. Demo bytes only (nothing here is malware)."""
+        lead, responder, vendor = users["lead"], users["responder"], users["vendor"]
+        now = timezone.now()
+        audit_log = "\n".join(
+            f'{{"ts": "2026-03-03T02:{10 + n // 6:02d}:{(n * 10) % 60:02d}Z", "method": "GET", '
+            f'"path": "/models/assistant-v3/shard-{n:03d}.safetensors", "token": "svc-nw-ci", '
+            f'"src": "203.0.113.77", "status": 200}}'
+            for n in range(212)
+        )
+        (audit,) = evidence.evidence_files_add(
+            incident=ai,
+            actor=responder,
+            files=[ContentFile(audit_log.encode(), name="artifact-store-audit.jsonl")],
+            collected_at=now - timedelta(hours=26),
+            source_system="ML artifact store (audit log export)",
+            description="All requests made with the svc-nw-ci token in the 48 hours before detection.",
+        )
+        evidence.evidence_files_add(
+            incident=ai,
+            actor=vendor,
+            files=[
+                ContentFile(
+                    b"timestamp,host,event\n2026-03-01T14:02:11Z,nw-dev-laptop-07,stealer.exe started\n"
+                    b"2026-03-01T14:02:40Z,nw-dev-laptop-07,.env read by stealer.exe\n",
+                    name="northwind-edr-timeline.csv",
+                )
+            ],
+            collected_at=now - timedelta(hours=8),
+            source_system="Northwind EDR console",
+        )
+        (sample,) = evidence.evidence_files_add(
+            incident=ai,
+            actor=responder,
+            files=[
+                ContentFile(b"MZ\x90\x00" + b"Breachline demo bytes: not malware. " * 64, name="stealer-sample.exe")
+            ],
+            collected_at=now - timedelta(hours=6),
+            source_system="nw-dev-laptop-07",
+            description="The info-stealer recovered from the contractor's laptop.",
+            malware=True,
+        )
+        evidence.evidence_files_add(
+            incident=ai,
+            actor=lead,
+            files=[
+                ContentFile(b"%PDF-1.4\n% demo: outside counsel's GDPR assessment\n", name="gdpr-exposure-memo.pdf")
+            ],
+            description="Outside counsel's assessment of the notification duty.",
+            privileged=True,
+        )
+        evidence.evidence_transfer(
+            evidence=sample, actor=responder, recipient="Lakeside DFIR (case LD-4471)", reason="Reverse engineering"
+        )
+        evidence.evidence_access(evidence=audit, actor=lead)
+
+        evidence.evidence_text_add(
+            incident=phish,
+            actor=responder,
+            name="Headers of the invoice lure",
+            text=(
+                "Return-Path: <billing@paymentz-provider.example>\n"
+                "Received: from mail.paymentz-provider.example (198.51.100.23)\n"
+                "\tby mx1.example.com with ESMTPS; Tue, 3 Mar 2026 08:14:02 +0000\n"
+                "Authentication-Results: mx1.example.com; spf=pass; dkim=none; dmarc=fail\n"
+                'From: "Payments Provider" <billing@paymentz-provider.example>\n'
+                "Subject: Overdue invoice INV-20931\n"
+            ),
+            collected_at=now - timedelta(days=3),
+            source_system="Mail gateway",
+        )
+        evidence.evidence_files_add(
+            incident=phish,
+            actor=responder,
+            files=[
+                ContentFile(
+                    b"<!DOCTYPE html><html><body><form action='https://paymentz-provider.example/login'>"
+                    b"</form></body></html>",
+                    name="invoice-lure.html",
+                )
+            ],
+            collected_at=now - timedelta(days=3),
+            source_system="Mail gateway quarantine",
         )
