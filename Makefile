@@ -33,9 +33,12 @@ test: lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest
 
-# Wipes and reseeds the bench database (its name must contain "bench"); see benchmarks/README.md.
+# Wipes and reseeds the bench databases (their names must contain "bench"); see benchmarks/README.md.
+# The evidence bench runs even if the incidents bench missed a target; make fails if either did.
 bench: $(VENV)/.installed
-	DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/breachline_bench}" $(BIN)/python benchmarks/incidents.py
+	DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/breachline_bench}" $(BIN)/python benchmarks/incidents.py; \
+	incidents=$$?; \
+	$(BIN)/python benchmarks/evidence.py && exit $$incidents
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

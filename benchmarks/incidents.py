@@ -23,12 +23,8 @@ import http.client
 import json
 import math
 import os
-import platform
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +34,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+# benchmarks/ is sys.path[0]; configure_environment() puts the project root before it (see harness).
+from harness import (
+    ROOT,
+    configure_environment,
+    database_info,
+    free_port,
+    git_state,
+    loadavg,
+    machine_info,
+    recreate_database,
+    server_info,
+    start_gunicorn,
+    stop,
+    wait_healthy,
+)
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/breachline_bench"
 
 INCIDENTS = int(os.environ.get("BENCH_INCIDENTS", "20000"))
@@ -53,8 +64,6 @@ RESULTS = (
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "200"))  # timed requests per endpoint
 WARMUP = int(os.environ.get("BENCH_WARMUP", "25"))  # untimed requests per endpoint first
 TIME_BUDGET_S = float(os.environ.get("BENCH_TIME_BUDGET", "120"))  # for the timed rounds, all endpoints
-GUNICORN_WORKERS = 2
-GUNICORN_THREADS = 2
 SEED = 20261125
 BATCH = 2000
 
@@ -70,6 +79,8 @@ TARGETS = [
     ("search_api_host", "ratio_to_list_api", 2.0),
     ("search_api_reference", "ratio_to_list_api", 2.0),
     ("search_api_name", "ratio_to_list_api", 2.0),
+    # "Live updates": the incident page's poll, when nothing changed, stays near the /healthz floor.
+    ("live_poll", "ratio_to_healthz", 5.0),
 ]
 # The searches (q=…): what each looks for, and how much of the seed it finds.
 SEARCH_HOST = "wks-0412"  # a workstation named in findings: ~0.05% of incidents
@@ -77,50 +88,6 @@ SEARCH_NAME = "northwind"  # a vendor in titles and summaries: ~1.5% of incident
 SEARCH_BROAD = "phishing"  # a category word in titles and tags: ~25% of incidents
 
 BENCH_LEAD = "bench-lead"
-
-# --- Setup ------------------------------------------------------------------------------------
-
-
-def configure_environment() -> dict[str, str]:
-    """The environment for this process and for gunicorn: the configured DB, benchmark-safe settings."""
-    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["DEBUG"] = "false"
-    # Production settings force an HTTPS redirect, which a loopback benchmark cannot follow.
-    os.environ["DJANGO_ENV"] = "development"
-    os.environ["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    return dict(os.environ)
-
-
-def recreate_database(url: str) -> str:
-    """Drop and create the bench database so every run starts from the same state.
-
-    Refuses anything but PostgreSQL, and any database whose name lacks "bench": this wipes it.
-    """
-    import dj_database_url
-    import psycopg
-    from psycopg import sql
-
-    cfg = dj_database_url.parse(url)
-    if cfg["ENGINE"] != "django.db.backends.postgresql":
-        sys.exit(f"bench: needs PostgreSQL, DATABASE_URL is {cfg['ENGINE']}")
-    name = cfg["NAME"]
-    if "bench" not in name:
-        sys.exit(f"bench: refusing to wipe database {name!r}; point DATABASE_URL at a database named *bench*")
-    with psycopg.connect(
-        host=cfg["HOST"] or None,
-        port=cfg["PORT"] or None,
-        user=cfg["USER"] or None,
-        password=cfg["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return name
-
 
 # --- Seed -------------------------------------------------------------------------------------
 
@@ -475,6 +442,14 @@ def _typical_detail(lead: Any) -> str:
     return incident.reference
 
 
+def live_token(reference: str) -> str:
+    """The token the detail page of ``reference`` is rendered with (incidents/live.py)."""
+    from incidents.live import LiveToken
+    from incidents.models import Incident
+
+    return str(LiveToken.of(Incident.objects.get(reference=reference)))
+
+
 # --- Endpoints --------------------------------------------------------------------------------
 
 
@@ -489,7 +464,7 @@ class Endpoint:
     body: Callable[[int], bytes] | None = None  # request number -> body
 
 
-def endpoints(detail_reference: str) -> list[Endpoint]:
+def endpoints(detail_reference: str, live_token: str) -> list[Endpoint]:
     reference_part = detail_reference.removeprefix("IR-")  # "2026-8855": a reference as typed, partly
 
     def create_body(i: int) -> bytes:
@@ -561,6 +536,16 @@ def endpoints(detail_reference: str) -> list[Endpoint]:
         ),
         Endpoint("search_page", f"search page, {SEARCH_NAME}", "GET", f"/incidents/?q={SEARCH_NAME}", 200, "session"),
         Endpoint("detail_page", "detail page", "GET", f"/incidents/{detail_reference}/", 200, "session"),
+        # The detail page's poll with the token it was rendered with; nothing writes to that
+        # incident during the run, so every poll is "unchanged": 204, HX-Reswap: none.
+        Endpoint(
+            "live_poll",
+            "live poll, unchanged",
+            "GET",
+            f"/incidents/{detail_reference}/live/?since={live_token}",
+            204,
+            "session",
+        ),
         Endpoint("create_api", "create via API", "POST", "/api/v1/incidents/", 201, "api_key", create_body),
     ]
 
@@ -654,52 +639,6 @@ def search_matches(eps: list[Endpoint], lead_id: int) -> dict[str, int]:
 # --- Server and client ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_gunicorn(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    # gthread workers keep connections alive (sync workers close after every response).
-    command = [
-        sys.executable, "-m", "gunicorn", "config.wsgi:application",
-        "--chdir", str(ROOT), "--bind", f"127.0.0.1:{port}",
-        "--workers", str(GUNICORN_WORKERS), "--worker-class", "gthread", "--threads", str(GUNICORN_THREADS),
-        "--keep-alive", "30", "--log-level", "warning",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
-def wait_healthy(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"bench: gunicorn exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    sys.exit(f"bench: /healthz did not answer within {timeout:.0f}s:\n{log.read_text()[-3000:]}")
-
-
 @dataclass
 class Samples:
     times_ms: list[float] = field(default_factory=list)
@@ -729,7 +668,7 @@ def timed_rounds(port: int, eps: list[Endpoint], creds: Credentials) -> tuple[di
         # JSON from the API and /healthz, HTML from the pages: a wrong Accept header once made the
         # API render its browsable HTML page, and the run measured that instead.
         expected_type = "text/html" if ep.auth == "session" else "application/json"
-        if not (response.getheader("Content-Type") or "").startswith(expected_type):
+        if response.status != 204 and not (response.getheader("Content-Type") or "").startswith(expected_type):
             sys.exit(f"bench: {ep.method} {ep.path} answered {response.getheader('Content-Type')}, not {expected_type}")
         return elapsed, len(payload)
 
@@ -762,25 +701,6 @@ def p95(values: list[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def database_info() -> dict[str, str]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        version = cursor.fetchone()[0]
-    return {"vendor": connection.vendor, "version": version, "name": connection.settings_dict["NAME"]}
-
-
-def git_state() -> dict[str, Any]:
-    """The commit measured, and whether the working tree had uncommitted changes on top of it."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
-    except OSError:
-        return {"commit": None, "dirty": None}
-    return {"commit": head.stdout.strip() or None, "dirty": bool(dirty.stdout.strip())}
-
-
 def report(
     eps: list[Endpoint],
     samples: dict[str, Samples],
@@ -790,9 +710,6 @@ def report(
     reconnects: int,
     db: dict[str, str],
 ) -> dict[str, Any]:
-    import django
-    import gunicorn
-
     floor = statistics.median(samples["healthz"].times_ms)
     list_api = statistics.median(samples["list_api"].times_ms)
     results: dict[str, Any] = {}
@@ -831,16 +748,8 @@ def report(
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "git": git_state(),
         "database": db,
-        "machine": {"nproc": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "server": {
-            "gunicorn": gunicorn.__version__,
-            "django": django.get_version(),
-            "workers": GUNICORN_WORKERS,
-            "worker_class": "gthread",
-            "threads": GUNICORN_THREADS,
-            "DEBUG": False,
-            "DJANGO_ENV": "development",
-        },
+        "machine": machine_info(),
+        "server": server_info(),
         "client": {
             "kind": "http.client, one sequential keep-alive connection",
             "warmup_per_endpoint": WARMUP,
@@ -883,9 +792,9 @@ def print_table(result: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    env = configure_environment()
+    env = configure_environment(default_database_url=DEFAULT_DATABASE_URL)
     began = time.perf_counter()
-    load_start = os.getloadavg()[0]
+    load_start = loadavg()
     name = recreate_database(env["DATABASE_URL"])
     print(f"bench: recreated database {name}; migrating")
 
@@ -901,7 +810,7 @@ def main() -> int:
     seeded = seed(timezone.now())
     print(f"bench: seeded in {seeded.seconds:.1f} s; counting queries")
     creds = credentials(seeded.lead_id)
-    eps = endpoints(seeded.detail_reference)
+    eps = endpoints(seeded.detail_reference, live_token(seeded.detail_reference))
     queries, list_queries = count_queries(eps, creds)
     matches = search_matches(eps, seeded.lead_id)
     db = database_info()
@@ -915,7 +824,7 @@ def main() -> int:
             wait_healthy(port, server, log)
             print(f"bench: gunicorn on 127.0.0.1:{port}; warm-up {WARMUP}, then {REQUESTS} requests per endpoint")
             samples, reconnects = timed_rounds(port, eps, creds)
-            load_end = os.getloadavg()[0]
+            load_end = loadavg()
         finally:
             stop(server)
 
