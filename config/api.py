@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ParseError, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -104,12 +104,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """Map service errors to HTTP: ValidationError → 400 with field messages, conflict → 409.
 
     Also Django's RequestDataTooBig (a form or multipart body's fields past
-    ``DATA_UPLOAD_MAX_MEMORY_SIZE``) → 413 JSON. Django raises it lazily, when the body is first
-    read, which for /api/ happens inside the DRF view (parsers, SessionAuthentication's CSRF
-    check); left alone it becomes Django's HTML 400 page.
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE``) → 413 JSON, and too many fields or files in one body
+    (``DATA_UPLOAD_MAX_NUMBER_FIELDS``, ``DATA_UPLOAD_MAX_NUMBER_FILES``) → 400 JSON. Django
+    raises them lazily, when the body is first read, which for /api/ happens inside the DRF view
+    (parsers, SessionAuthentication's CSRF check); left alone they become Django's HTML 400 page.
     """
     if isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge(limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = ParseError(str(exc))
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         if "__all__" in detail:

@@ -409,3 +409,17 @@ def test_adding_evidence_moves_the_incident_on_for_live_pages(lead, incident):
     after = Incident.objects.get(pk=incident.pk)
     assert after.updated_at > before
     assert after.version == incident.version  # evidence is not an edit of the incident's fields
+
+
+def test_too_many_files_in_one_api_request_is_a_json_400_and_stores_nothing(
+    api, lead, incident, evidence_root, settings
+):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    client = api("incidents:read", "incidents:write", user=lead)
+    files = [upload_file(f"log-{n}.txt", b"line\n") for n in range(3)]
+
+    response = client.post(api_url(incident), {"file": files}, format="multipart")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "The number of files exceeded settings.DATA_UPLOAD_MAX_NUMBER_FILES."}
+    nothing_left(evidence_root)
