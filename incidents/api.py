@@ -6,7 +6,6 @@ Views parse input, call a selector or a service and serialize the result; querys
 
 from __future__ import annotations
 
-from django.db.models import F
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -78,7 +77,8 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_duplicate_of(self, incident: Incident) -> str | None:
-        # Lists annotate the reference (one join, no query per row); a single incident may not.
+        # Read through the API the reference is annotated, NULL for an original the caller may not
+        # see; an incident a service just wrote was closed by someone who saw its original.
         if hasattr(incident, "duplicate_of_reference"):
             return incident.duplicate_of_reference
         return incident.duplicate_of.reference if incident.duplicate_of_id else None
@@ -264,8 +264,8 @@ class IncidentViewSet(
             .select_related("lead", "playbook")
             .prefetch_related("tags")
         )
-        # The original of a duplicate by reference: one join, not a query per row.
-        incidents = incidents.annotate(duplicate_of_reference=F("duplicate_of__reference"))
+        # The original of a duplicate by reference, when the caller may see it: in the same query.
+        incidents = incidents.annotate(duplicate_of_reference=selectors.original_reference(self.request.user))
         return incidents.defer("summary", "closing_summary") if self.action == "list" else incidents
 
     def get_serializer_class(self):

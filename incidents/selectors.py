@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Case, F, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 
 from accounts.models import Role, User
 
@@ -43,6 +43,13 @@ def incidents_visible_to(user: User | AnonymousUser) -> QuerySet[Incident]:
     if user.role == Role.VENDOR:
         return Incident.objects.filter(member_of(user))
     return Incident.objects.filter(open_to(user))
+
+
+def original_reference(viewer: User) -> Subquery:
+    """For annotating incidents: the reference of the incident each one duplicates, when
+    ``viewer`` may see that original, else NULL (a restricted original stays unknown)."""
+    originals = incidents_visible_to(viewer).filter(pk=OuterRef("duplicate_of_id")).values("reference")[:1]
+    return Subquery(originals)
 
 
 def sees_internal(viewer: User) -> bool:
@@ -92,7 +99,8 @@ def incident_detail(*, viewer: User, reference: str) -> Incident | None:
     activity = shared_with(Activity.objects.select_related("actor"), viewer)[:50]
     return (
         incidents_visible_to(viewer)
-        .select_related("lead", "opened_by", "duplicate_of")
+        .select_related("lead", "opened_by")
+        .annotate(duplicate_of_reference=original_reference(viewer))
         .prefetch_related(
             Prefetch("findings", queryset=shared_with(Finding.objects.select_related("author"), viewer)),
             Prefetch("tasks", queryset=tasks_shown(viewer)),

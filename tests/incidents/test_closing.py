@@ -715,3 +715,32 @@ class TestAPI:
         with django_assert_num_queries(len(plain)):
             rows = client.get("/api/v1/incidents/").json()["results"]
         assert sorted(r["duplicate_of"] for r in rows if r["duplicate_of"]) == [o.reference for o in originals]
+
+
+def test_a_duplicate_never_names_an_original_the_viewer_may_not_see(
+    api, login, lead, outsider, incident, restricted_incident
+):
+    """Lena closes an open incident as a duplicate of a restricted one. Otto sees the duplicate
+    but not the original: he learns that it is a duplicate, not of what (on the page, in the API's
+    list and single answer)."""
+    _close(incident, lead, resolution="duplicate", duplicate_of=restricted_incident.reference)
+    link = f'<a href="/incidents/{restricted_incident.reference}/">{restricted_incident.reference}</a>'
+
+    lenas_page = login(lead).get(reverse("incidents:detail", args=[incident.reference])).content.decode()
+    ottos_page = login(outsider).get(reverse("incidents:detail", args=[incident.reference])).content.decode()
+    otto = api("incidents:read", user=outsider)
+    ottos_list = otto.get("/api/v1/incidents/", {"include_closed": "true"}).json()["results"]
+    ottos_one = otto.get(_api_url(incident)).json()
+
+    assert f'<dd class="resolution">Duplicate of {link}</dd>' in lenas_page
+    assert '<dd class="resolution">Duplicate</dd>' in ottos_page
+    assert restricted_incident.reference not in ottos_page.replace(
+        f"closed it as duplicate of {restricted_incident.reference}", ""
+    )
+    assert [(row["reference"], row["resolution"], row["duplicate_of"]) for row in ottos_list] == [
+        (incident.reference, "duplicate", None)
+    ]
+    assert (ottos_one["resolution"], ottos_one["duplicate_of"]) == ("duplicate", None)
+    assert (
+        api("incidents:read", user=lead).get(_api_url(incident)).json()["duplicate_of"] == restricted_incident.reference
+    )
