@@ -239,35 +239,38 @@ def incident_update(*, incident: Incident, actor: User, version: int, changes: d
     or an admin; the rest a member working the case. Nothing is written on refusal or conflict.
     Returns the refreshed incident.
     """
-    current = Incident.objects.select_related("lead").get(pk=incident.pk)
-    candidate = copy.copy(current)
-    changes = dict(changes)
-    new_tags = tags_normalize(changes.pop("tags")) if "tags" in changes else None
-    # CHECK constraints: status and milestones are not editable here and choices are checked by
-    # clean_fields, so skip the one query per constraint that validating them would cost.
-    diff = model_update(
-        instance=candidate,
-        fields=INCIDENT_EDITABLE_FIELDS,
-        data=changes,
-        exclude_from_clean=["reference", "opened_by", "playbook", "duplicate_of"],
-        validate_constraints=False,
-    )
-    if new_tags is not None:
-        old_tags = sorted(current.tags.values_list("name", flat=True))
-        if sorted(new_tags) != old_tags:
-            diff["tags"] = (old_tags, sorted(new_tags))
-    require(actor, current, *_actions_for(current, diff))
-    if not diff:
-        # Nothing to write: don't bump the version (that would make other editors conflict for
-        # nothing), but a stale caller still learns the incident moved on.
-        if current.version != version:
-            raise ConflictError(current, version)
-        return current
-    if "detected_at" in diff:
-        _check_future(candidate.detected_at, timezone.now())
-    if "lead" in diff:
-        _check_lead(candidate.lead)
     with transaction.atomic():
+        # The row is locked first: the rule table is read (memberships) and the write made under the
+        # same lock that member_add/member_remove take by moving the incident (``_touch``), so access
+        # taken away while this runs is seen before anything is written.
+        current = Incident.objects.select_for_update(of=("self",)).select_related("lead").get(pk=incident.pk)
+        candidate = copy.copy(current)
+        changes = dict(changes)
+        new_tags = tags_normalize(changes.pop("tags")) if "tags" in changes else None
+        # CHECK constraints: status and milestones are not editable here and choices are checked by
+        # clean_fields, so skip the one query per constraint that validating them would cost.
+        diff = model_update(
+            instance=candidate,
+            fields=INCIDENT_EDITABLE_FIELDS,
+            data=changes,
+            exclude_from_clean=["reference", "opened_by", "playbook", "duplicate_of"],
+            validate_constraints=False,
+        )
+        if new_tags is not None:
+            old_tags = sorted(current.tags.values_list("name", flat=True))
+            if sorted(new_tags) != old_tags:
+                diff["tags"] = (old_tags, sorted(new_tags))
+        require(actor, current, *_actions_for(current, diff))
+        if not diff:
+            # Nothing to write: don't bump the version (that would make other editors conflict for
+            # nothing), but a stale caller still learns the incident moved on.
+            if current.version != version:
+                raise ConflictError(current, version)
+            return current
+        if "detected_at" in diff:
+            _check_future(candidate.detected_at, timezone.now())
+        if "lead" in diff:
+            _check_lead(candidate.lead)
         now = timezone.now()
         new_values = {field: new for field, (_, new) in diff.items() if field != "tags"}
         updated = Incident.objects.filter(pk=incident.pk, version=version).update(
@@ -284,7 +287,7 @@ def incident_update(*, incident: Incident, actor: User, version: int, changes: d
         events.updated_event(incident=incident, actor=actor, changes=diff)
         if "lead" in diff:
             _lead_membership_follow(incident, old=diff["lead"][0], new=diff["lead"][1], actor=actor)
-    return incident
+        return incident
 
 
 def _lead_membership_follow(incident: Incident, *, old: User | None, new: User | None, actor: User) -> None:

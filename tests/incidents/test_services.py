@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -465,3 +466,46 @@ def test_the_database_refuses_values_outside_the_choices(lead, field, value):
     incident = make_incident(opened_by=lead)
     with pytest.raises(IntegrityError), transaction.atomic():
         Incident.objects.filter(pk=incident.pk).update(**{field: value})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edit_racing_the_removal_of_its_author_is_refused(postgres):
+    """Lena takes Ravi off a restricted case while Ravi's edit is on its way. The removal holds
+    the incident's row until it commits; the edit reads the rule table only once it has the row,
+    so it sees that Ravi is gone and writes nothing (it used to check first, then wait, then write)."""
+    from django.db import transaction
+
+    lena = UserFactory(username="lena-race", role="lead")
+    ravi = UserFactory(username="ravi-race", role="responder")
+    incident = make_incident(opened_by=lena, lead=lena, restricted=True, title="Board mailbox")
+    services.member_add(incident=incident, user=ravi, actor=lena)
+    removal_holds_the_row = threading.Event()
+    outcome: list[object] = []
+
+    def remove() -> None:
+        try:
+            with transaction.atomic():
+                services.member_remove(incident=incident, user=ravi, actor=lena)
+                removal_holds_the_row.set()
+                time.sleep(0.5)  # Ravi's edit arrives now
+        finally:
+            connection.close()
+
+    def edit() -> None:
+        removal_holds_the_row.wait(timeout=10)
+        try:
+            services.incident_update(incident=incident, actor=ravi, version=1, changes={"title": "Ravi's title"})
+            outcome.append("written")
+        except PermissionDenied as refused:
+            outcome.append(str(refused))
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=remove), threading.Thread(target=edit)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+
+    assert outcome == ["Only members working this incident (its lead and responders) may change it."]
+    assert Incident.objects.get(pk=incident.pk).title == "Board mailbox"
