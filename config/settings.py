@@ -169,6 +169,11 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 
+# --- Indicators (incidents/indicators/, docs/architecture.md "Indicators") --------------------
+# Our own domains: an indicator on one of them (or a subdomain) is "ours", an affected asset,
+# never proposed as attacker-side when indicators are extracted from pasted text.
+OUR_DOMAINS = [domain.lower().rstrip(".") for domain in env_list("OUR_DOMAINS", ["breachline.example"])]
+
 # --- Evidence (incidents/evidence/, docs/architecture.md "Evidence") -------------------------
 # Evidence files live in their own storage alias, never under MEDIA_ROOT/STATIC_ROOT and never
 # with a URL: they are read only through the authorized, audited download views.

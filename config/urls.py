@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 from incidents.api import FindingViewSet, IncidentViewSet, TaskViewSet
 from incidents.converters import REFERENCE_REGEX
 from incidents.evidence.api import EvidenceViewSet, LegalHoldView
+from incidents.indicators.api import IndicatorLookupView, IndicatorViewSet
 
 from . import health
 from .docs import DocsView, SchemaView
@@ -14,10 +15,14 @@ router.register("incidents", IncidentViewSet, basename="incident")
 router.register(rf"incidents/(?P<reference>{REFERENCE_REGEX})/findings", FindingViewSet, basename="incident-finding")
 router.register(rf"incidents/(?P<reference>{REFERENCE_REGEX})/tasks", TaskViewSet, basename="incident-task")
 router.register(rf"incidents/(?P<reference>{REFERENCE_REGEX})/evidence", EvidenceViewSet, basename="incident-evidence")
+router.register(
+    rf"incidents/(?P<reference>{REFERENCE_REGEX})/indicators", IndicatorViewSet, basename="incident-indicator"
+)
 
 api_urlpatterns = [
     path("", include(router.urls)),
     re_path(rf"^incidents/(?P<reference>{REFERENCE_REGEX})/legal-hold/$", LegalHoldView.as_view(), name="legal-hold"),
+    path("indicators/", IndicatorLookupView.as_view(), name="indicator-lookup"),
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", DocsView.as_view(url_name="api:schema"), name="docs"),
 ]

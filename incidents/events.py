@@ -8,7 +8,7 @@ from typing import Any
 from accounts.models import User
 from config.services import changes_as_json
 
-from .models import Activity, Evidence, Finding, Incident, LegalHold, Membership, Task, TaskNote, Verb
+from .models import Activity, Evidence, Finding, Incident, Indicator, LegalHold, Membership, Task, TaskNote, Verb
 
 
 def _entry(incident: Incident, actor: User | None, verb: Verb, *, internal: bool = False, **data: Any) -> Activity:
@@ -185,4 +185,37 @@ def legal_hold_set_event(*, hold: LegalHold, actor: User | None) -> Activity:
 def legal_hold_cleared_event(*, hold: LegalHold, actor: User | None) -> Activity:
     return _entry(
         hold.incident, actor, Verb.LEGAL_HOLD_CLEARED, internal=True, hold_id=hold.pk, reason=hold.release_reason
+    )
+
+
+# How many values an "indicators added" entry names; the count says how many there were.
+INDICATORS_NAMED = 5
+
+
+def indicators_added_event(*, incident: Incident, indicators: list[Indicator], actor: User | None) -> Activity:
+    """One entry per batch (one indicator or a confirmed extraction). The caller groups a batch by
+    ``internal``: an entry is as internal as the indicators it names."""
+    return _entry(
+        incident,
+        actor,
+        Verb.INDICATORS_ADDED,
+        internal=any(indicator.internal for indicator in indicators),
+        count=len(indicators),
+        indicator_ids=[indicator.pk for indicator in indicators],
+        values=[indicator.label for indicator in indicators[:INDICATORS_NAMED]],
+    )
+
+
+def indicator_updated_event(
+    *, indicator: Indicator, actor: User | None, changes: Mapping[str, tuple[Any, Any]]
+) -> Activity:
+    # Changing the internal flag is about who sees it: internal, like entries about access.
+    return _entry(
+        indicator.incident,
+        actor,
+        Verb.INDICATOR_UPDATED,
+        internal=indicator.internal or "internal" in changes,
+        indicator_id=indicator.pk,
+        indicator=indicator.label,
+        changes=changes_as_json(changes),
     )

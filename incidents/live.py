@@ -144,6 +144,16 @@ PANELS: dict[str, Panel] = {
                 ("evidence_list", "evidence-list"),
             ),
         ),
+        # Its list comes lazily with the detail page's context (incidents/indicators/panel.py).
+        Panel(
+            "indicators",
+            "incidents/_indicators.html",
+            (
+                ("indicators_count", "indicators-count"),
+                ("indicators_export", "indicators-export"),
+                ("indicators_list", "indicators-list"),
+            ),
+        ),
     )
 }
 # Which panels an activity entry's verb changes (the activity panel changes with every entry).
@@ -170,9 +180,17 @@ PANELS_BY_VERB: dict[str, frozenset[str]] = {
     "evidence_purged": frozenset({"evidence"}),
     "legal_hold_set": frozenset({"evidence"}),
     "legal_hold_cleared": frozenset({"evidence"}),
+    "indicators_added": frozenset({"indicators"}),
+    "indicator_updated": frozenset({"indicators"}),
 }
 # What an in-place write's own response already redraws (``with_updates(changed=…)``).
-PANEL_OF_WRITE = {"finding": "findings", "task": "tasks", "member": "members", "evidence": "evidence"}
+PANEL_OF_WRITE = {
+    "finding": "findings",
+    "task": "tasks",
+    "member": "members",
+    "evidence": "evidence",
+    "indicator": "indicators",
+}
 
 
 def changed_panels(token: LiveToken | None, incident: Incident) -> tuple[set[str], list[Activity]]:
@@ -297,7 +315,8 @@ def with_updates(request: HttpRequest, response: HttpResponse, incident: Inciden
     """Append to an in-place write's htmx response (its own panel) the activity panel and what
     else changed since the page's token, and move the page's token on. Without a token (no
     ``X-Live-Since``) only the activity panel is added: moving the token would skip others' changes.
-    ``changed`` is what the write drew itself: ``"finding"``, ``"task"``, ``"member"`` or ``"evidence"``."""
+    ``changed`` is what the write drew itself: ``"finding"``, ``"task"``, ``"member"``, ``"evidence"``
+    or ``"indicator"``."""
     if not request.htmx or response.status_code != 200:
         return response
     try:

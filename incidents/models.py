@@ -6,11 +6,12 @@ through ``incidents.services``.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
-from django.core.validators import MaxLengthValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -442,6 +443,8 @@ class Verb(models.TextChoices):
     EVIDENCE_PURGED = "evidence_purged", "Evidence files purged"
     LEGAL_HOLD_SET = "legal_hold_set", "Legal hold placed"
     LEGAL_HOLD_CLEARED = "legal_hold_cleared", "Legal hold released"
+    INDICATORS_ADDED = "indicators_added", "Indicators added"
+    INDICATOR_UPDATED = "indicator_updated", "Indicator updated"
 
 
 def _task_status_text(value: Any) -> str:
@@ -535,6 +538,17 @@ class Activity(SharedContent):
                 return f"placed the incident under legal hold: {d.get('reason')}"
             case Verb.LEGAL_HOLD_CLEARED:
                 return f"released the legal hold: {d.get('reason')}"
+            case Verb.INDICATORS_ADDED:
+                shown = ", ".join(d.get("values", []))
+                count = d.get("count", 0)
+                if count == 1:
+                    return f"added the indicator {shown}"
+                more = f" and {count - len(d.get('values', []))} more" if count > len(d.get("values", [])) else ""
+                return f"added {count} indicators: {shown}{more}"
+            case Verb.INDICATOR_UPDATED:
+                changes = d.get("changes", {})
+                fields = ", ".join(_change_text(field, change) for field, change in sorted(changes.items()))
+                return f"changed the indicator {d.get('indicator')}: {fields}"
         return self.verb
 
 
@@ -712,3 +726,89 @@ class LegalHold(models.Model):
 
     def __str__(self) -> str:
         return f"Legal hold on {self.incident_id} ({'active' if self.released_at is None else 'released'})"
+
+
+# --- Indicators of compromise (incidents/indicators/, docs/architecture.md "Indicators") -------
+class IndicatorType(models.TextChoices):
+    IP = "ip", "IP address or network"
+    DOMAIN = "domain", "Domain"
+    URL = "url", "URL"
+    EMAIL = "email", "E-mail address"
+    SHA256 = "sha256", "SHA-256"
+    SHA1 = "sha1", "SHA-1"
+    MD5 = "md5", "MD5"
+    HOSTNAME = "hostname", "Host name"
+    ACCOUNT = "account", "Account"
+    FILENAME = "filename", "File name"
+    USER_AGENT = "user_agent", "User agent"
+
+
+class Tlp(models.TextChoices):
+    """FIRST TLP 2.0; the values are the ``tlp_2_0`` values of the OASIS extension (stix.py)."""
+
+    CLEAR = "clear", "TLP:CLEAR"
+    GREEN = "green", "TLP:GREEN"
+    AMBER = "amber", "TLP:AMBER"
+    AMBER_STRICT = "amber+strict", "TLP:AMBER+STRICT"
+    RED = "red", "TLP:RED"
+
+
+class IndicatorRole(models.TextChoices):
+    ATTACKER = "attacker", "Attacker-side"
+    AFFECTED = "affected", "Affected asset of ours"
+
+
+INDICATOR_VALUE_MAX = 2048
+
+
+class Indicator(SharedContent):
+    """An indicator of compromise on an incident: ``value`` is normalized for its ``type``
+    (``incidents.indicators.normalize``), so the same thing seen in two incidents is the same
+    (type, value) pair, which is what correlation looks up."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="indicators")
+    type = models.CharField(max_length=16, choices=IndicatorType.choices)
+    value = models.CharField(max_length=INDICATOR_VALUE_MAX)
+    role = models.CharField(max_length=10, choices=IndicatorRole.choices, default=IndicatorRole.ATTACKER)
+    tlp = models.CharField("TLP", max_length=12, choices=Tlp.choices, default=Tlp.AMBER)
+    confidence = models.PositiveSmallIntegerField(
+        default=50, validators=[MinValueValidator(0), MaxValueValidator(100)], help_text="0-100."
+    )
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=200, blank=True, help_text="Where it came from: a log, a report, a feed.")
+    description = models.TextField(blank=True, validators=[MaxLengthValidator(5_000)])
+    # The STIX indicator's id in exports (``indicator--<stix_id>``): stable across exports.
+    stix_id = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    added_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["added_at", "id"]
+        constraints = [
+            # Unique per incident on the normalized value; also the index the panel reads by.
+            models.UniqueConstraint(fields=["incident", "type", "value"], name="indicator_unique_per_incident"),
+            models.CheckConstraint(condition=models.Q(type__in=IndicatorType.values), name="indicator_type_valid"),
+            models.CheckConstraint(condition=models.Q(tlp__in=Tlp.values), name="indicator_tlp_valid"),
+            models.CheckConstraint(condition=models.Q(role__in=IndicatorRole.values), name="indicator_role_valid"),
+            models.CheckConstraint(condition=models.Q(confidence__lte=100), name="indicator_confidence_range"),
+            models.CheckConstraint(
+                condition=models.Q(first_seen__isnull=True)
+                | models.Q(last_seen__isnull=True)
+                | models.Q(first_seen__lte=models.F("last_seen")),
+                name="indicator_seen_in_order",
+            ),
+        ]
+        indexes = [
+            # Correlation and the lookup endpoint: WHERE type = … AND value = … across incidents.
+            models.Index(fields=["type", "value"], name="indicator_type_value_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.value}"
+
+    @property
+    def label(self) -> str:
+        """How entries and messages name it: ``domain evil.example``."""
+        return f"{self.get_type_display().lower()} {self.value}"

@@ -3,6 +3,7 @@ from django.urls import path, register_converter
 from . import live, views
 from .converters import ReferenceConverter
 from .evidence import views as evidence_views
+from .indicators import views as indicator_views
 
 
 class ManifestFormatConverter:
@@ -16,7 +17,14 @@ class ManifestFormatConverter:
 
 
 register_converter(ReferenceConverter, "reference")
+
+
+class ExportFormatConverter(ManifestFormatConverter):
+    regex = "stix|csv"
+
+
 register_converter(ManifestFormatConverter, "manifest_format")
+register_converter(ExportFormatConverter, "export_format")
 
 app_name = "incidents"
 
@@ -57,4 +65,20 @@ urlpatterns = [
         name="evidence-transfer",
     ),
     path("incidents/<reference:reference>/legal-hold/", evidence_views.legal_hold, name="legal-hold"),
+    path("incidents/<reference:reference>/indicators/", indicator_views.indicator_add, name="indicator-add"),
+    path(
+        "incidents/<reference:reference>/indicators/extract/",
+        indicator_views.indicator_extract,
+        name="indicator-extract",
+    ),
+    path(
+        "incidents/<reference:reference>/indicators/confirm/",
+        indicator_views.indicator_confirm,
+        name="indicator-confirm",
+    ),
+    path(
+        "incidents/<reference:reference>/indicators/export.<export_format:format>",
+        indicator_views.indicator_export,
+        name="indicator-export",
+    ),
 ]

@@ -34,6 +34,7 @@ from .forms import (
     TaskNoteForm,
     TaskStatusForm,
 )
+from .indicators.panel import panel_context as indicator_panel_context
 from .models import OPEN_TASK_STATUSES, Category, Incident, Playbook, Severity, Status, Task
 from .permissions import (
     REFUSALS,
@@ -138,10 +139,16 @@ def incident_detail(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 def detail_response(
-    request: HttpRequest, reference: str, *, status: int = 200, **evidence_forms: Any
+    request: HttpRequest,
+    reference: str,
+    *,
+    status: int = 200,
+    indicator_parts: dict[str, Any] | None = None,
+    **evidence_forms: Any,
 ) -> TemplateResponse:
     """The incident page; ``evidence_forms`` (bound forms with errors, see
-    ``incidents.evidence.panel``) when an evidence form posted without htmx was refused."""
+    ``incidents.evidence.panel``) when an evidence form posted without htmx was refused, and
+    ``indicator_parts`` likewise for the indicator forms (``incidents.indicators.panel``)."""
     incident = selectors.incident_detail(viewer=request.user, reference=reference)
     if incident is None:
         raise Http404("No such incident.")
@@ -153,6 +160,8 @@ def detail_response(
         {
             # Lazy: queried only where the page draws the evidence panel (not by the live poll).
             **evidence_panel_context(request, incident, **evidence_forms),
+            # Lazy too: the indicators and their correlations are queried where the panel is drawn.
+            **indicator_panel_context(request, incident, **(indicator_parts or {})),
             "incident": incident,
             "can": can,
             "finding_form": FindingForm(incident=incident, viewer=request.user),

@@ -82,12 +82,17 @@ def _json_write_operations() -> list[tuple[str, str]]:
 
 @pytest.fixture
 def real_url(writer) -> Callable[[str], str]:
-    """Fill a schema path with real objects: an incident, and the task, finding or evidence ``{id}`` names."""
+    """Fill a schema path with real objects: an incident, and the task, finding, indicator or evidence
+    ``{id}`` names."""
     response = writer.post(LIST, {"title": "Ransomware note on file server", "severity": "high"}, format="json")
     assert response.status_code == 201, response.content
     reference = response.json()["reference"]
     ids = {}
-    for collection, body in (("tasks", {"title": "Image the server"}), ("findings", {"body": "Note found"})):
+    for collection, body in (
+        ("tasks", {"title": "Image the server"}),
+        ("findings", {"body": "Note found"}),
+        ("indicators", {"type": "ip", "value": "45.137.21.9"}),
+    ):
         created = writer.post(f"{LIST}{reference}/{collection}/", body, format="json")
         assert created.status_code == 201, created.content
         ids[collection] = created.json()["id"]

@@ -45,10 +45,11 @@ FINDINGS = {"findings-count", "findings-list"}
 TASKS = {"tasks-count", "tasks-list"}
 MEMBERS = {"members-count", "members-list"}
 EVIDENCE = {"evidence-count", "evidence-export", "evidence-hold", "evidence-list"}
+INDICATORS = {"indicators-count", "indicators-export", "indicators-list"}
 HEADING = {"case-banner", "case-heading"}
 CASE = HEADING | {"case-summary", "case-facts"}
 ACTIVITY = {"case-activity", "live-status"}
-EVERY_PANEL = FINDINGS | TASKS | MEMBERS | EVIDENCE | CASE | ACTIVITY
+EVERY_PANEL = FINDINGS | TASKS | MEMBERS | EVIDENCE | INDICATORS | CASE | ACTIVITY
 
 
 class TestIncidentPoll:

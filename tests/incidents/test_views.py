@@ -146,8 +146,10 @@ class TestDetail:
         # 9 the assignee choices of the add-task form (built only for those who may contribute),
         # 10 the people who could be added as members (only for those who manage access),
         # 11 the evidence with its collectors, 12 the active legal hold (the evidence's custody
-        #   trails are one more once there is evidence: tests/incidents/test_evidence_page.py).
-        with django_assert_num_queries(12):
+        #   trails are one more once there is evidence: tests/incidents/test_evidence_page.py),
+        # 13 the indicators with who added them (their correlations are one more once there are
+        #   indicators: tests/incidents/test_indicators_correlation.py).
+        with django_assert_num_queries(13):
             response = client.get(incident.get_absolute_url())
         assert response.status_code == 200
         assert response.content.decode().count('class="finding"') == items
@@ -158,8 +160,8 @@ class TestDetail:
         services.task_add(incident=incident, actor=lead, title="Block the sender")
         client = login(executive)
         # session, user, incident, findings, tasks, task notes, memberships, activity, evidence,
-        # legal hold (10): no assignee or member choices for a reader.
-        with django_assert_num_queries(10):
+        # legal hold, indicators (11): no assignee or member choices for a reader.
+        with django_assert_num_queries(11):
             response = client.get(incident.get_absolute_url())
         assert response.context["task_form"] is None
 

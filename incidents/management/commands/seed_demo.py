@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import Role, User
 from incidents import services
 from incidents.evidence import services as evidence
+from incidents.indicators import services as indicators
 from incidents.models import Category, Incident, MemberRole, Playbook, Resolution, Severity, Status
 
 # Development-only credentials, printed by `make run`.
@@ -151,7 +152,7 @@ class Command(BaseCommand):
         )
         services.incident_transition(incident=msp, to=Status.TRIAGE, actor=lead)
 
-        services.incident_open(
+        vpn = services.incident_open(
             title="Unusual volume of failed VPN logins",
             opened_by=responder,
             severity=Severity.MEDIUM,
@@ -161,6 +162,7 @@ class Command(BaseCommand):
         )
 
         self._evidence(ai, phish, users)
+        self._indicators(phish, vpn, users)
 
         old = services.incident_open(
             title="Lost laptop with encrypted disk",
@@ -174,6 +176,32 @@ class Command(BaseCommand):
             actor=responder,
             resolution=Resolution.BENIGN,
             closing_summary="Disk encryption confirmed by IT; the laptop was wiped remotely.",
+        )
+
+    def _indicators(self, phish: Incident, vpn: Incident, users: dict[str, User]) -> None:
+        """Indicators on two incidents: one address shared by both (a correlation link), one of
+        ours (an affected asset), one marked TLP:RED (left out of exports unless asked)."""
+        responder = users["responder"]
+        indicators.indicators_add_many(
+            incident=phish,
+            actor=responder,
+            items=[
+                {"type": "domain", "value": "invoices-paypa1[.]com", "tlp": "green", "confidence": 90,
+                 "source": "phishing e-mail headers"},
+                {"type": "url", "value": "hxxps://invoices-paypa1[.]com/pay?id=8812", "tlp": "amber", "confidence": 90},
+                {"type": "ip", "value": "185.220.101.47", "tlp": "amber", "confidence": 70, "source": "Received"},
+                {"type": "email", "value": "finance@breachline.example", "source": "the targeted mailbox"},
+                {"type": "sha256", "value": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                 "tlp": "red", "confidence": 60, "description": "Loader shared by a partner CERT under TLP:RED."},
+            ],
+        )  # fmt: skip
+        indicators.indicators_add_many(
+            incident=vpn,
+            actor=responder,
+            items=[
+                {"type": "ip", "value": "185.220.101.47", "tlp": "green", "source": "VPN gateway log"},
+                {"type": "ip", "value": "10.8.0.14", "source": "VPN gateway log"},
+            ],
         )
 
     def _evidence(self, ai: Incident, phish: Incident, users: dict[str, User]) -> None:

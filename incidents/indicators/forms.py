@@ -1,0 +1,100 @@
+"""Browser forms for indicators. They parse; normalizing and the case's rules are the services'."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from accounts.models import User
+
+from ..models import Incident, IndicatorRole, IndicatorType, Tlp
+from ..selectors import sees_internal
+from .extract import TEXT_MAX_CHARS
+
+_DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+class _Internal(forms.Form):
+    """``internal`` ticked by default on a restricted incident, not offered to vendor
+    collaborators (as for findings and evidence)."""
+
+    internal = forms.BooleanField(required=False, label="Internal (hidden from vendor collaborators)")
+    id_prefix = "indicator"
+
+    def __init__(self, *args: Any, incident: Incident, viewer: User, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", f"{self.id_prefix}-%s")
+        super().__init__(*args, **kwargs)
+        self.fields["internal"].initial = incident.restricted
+        if not sees_internal(viewer):
+            del self.fields["internal"]
+
+    def internal_choice(self) -> bool | None:
+        return self.cleaned_data.get("internal") if "internal" in self.fields else None
+
+
+class IndicatorForm(_Internal):
+    type = forms.ChoiceField(choices=IndicatorType.choices)
+    value = forms.CharField(
+        max_length=4_000,
+        strip=False,
+        widget=forms.TextInput(
+            attrs={"placeholder": "e.g. hxxps://evil[.]example/login, 203.0.113.7", "spellcheck": "false"}
+        ),
+        help_text="Defanged values are fine: they are refanged and normalized.",
+    )
+    role = forms.ChoiceField(choices=[("", "Decide for me (ours → affected)"), *IndicatorRole.choices], required=False)
+    tlp = forms.ChoiceField(choices=Tlp.choices, initial=Tlp.AMBER, label="TLP")
+    confidence = forms.IntegerField(min_value=0, max_value=100, initial=50)
+    first_seen = forms.DateTimeField(required=False, widget=_DATETIME)
+    last_seen = forms.DateTimeField(required=False, widget=_DATETIME)
+    source = forms.CharField(
+        required=False, max_length=200, widget=forms.TextInput(attrs={"placeholder": "e.g. proxy log, vendor advisory"})
+    )
+    description = forms.CharField(required=False, max_length=5_000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    field_order = ["type", "value", "role", "tlp", "confidence", "first_seen", "last_seen", "source", "description"]
+
+    def fields_for_service(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        data["internal"] = self.internal_choice()
+        data["role"] = data.get("role") or None
+        return data
+
+
+class ExtractForm(forms.Form):
+    text = forms.CharField(
+        max_length=TEXT_MAX_CHARS,
+        strip=False,
+        label="Paste text",
+        widget=forms.Textarea(
+            attrs={
+                "rows": 6,
+                "spellcheck": "false",
+                "placeholder": "An e-mail with its headers, a log excerpt, a vendor's advisory…",
+            }
+        ),
+    )
+
+
+class ConfirmForm(_Internal):
+    """The second step: the candidates ticked (``pick``: ``type:value``) and what they share."""
+
+    pick = forms.MultipleChoiceField(required=True, error_messages={"required": "Tick at least one indicator."})
+    tlp = forms.ChoiceField(choices=Tlp.choices, initial=Tlp.AMBER, label="TLP")
+    source = forms.CharField(required=False, max_length=200)
+    id_prefix = "indicator-confirm"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Whatever was posted is a choice: each is checked again by the service (normalized,
+        # its role decided there), so a tampered value is an error there, not a crash here.
+        posted = self.data.getlist("pick") if hasattr(self.data, "getlist") else []
+        self.fields["pick"].choices = [(value, value) for value in posted]
+
+    def picked(self) -> list[tuple[str, str]]:
+        pairs = []
+        for key in self.cleaned_data["pick"]:
+            kind, _, value = key.partition(":")
+            pairs.append((kind, value))
+        return pairs

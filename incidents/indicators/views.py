@@ -1,0 +1,166 @@
+"""Browser views for indicators: add one, paste text → pick the candidates → confirm (two htmx
+steps), and the STIX/CSV exports. Thin: parse, call a service or selector, answer.
+
+Answers follow the other in-place forms of the incident page: htmx gets the indicators panel
+back (and the activity panel out of band after a write); a plain form POST is redirected to the
+incident, or shown the page again with the form's errors (400).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from .. import live
+from .. import views as case_views
+from ..models import Incident, Tlp
+from ..permissions import Action, case_permissions, require
+from . import selectors, services, stix
+from .extract import Candidate, extract
+from .forms import ConfirmForm, ExtractForm, IndicatorForm
+from .panel import panel_context
+
+_TRUE = ("1", "true", "on", "yes")
+
+
+def _add_errors(form: Any, exc: ValidationError) -> None:
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def _panel(request: HttpRequest, incident: Incident, *, status: int = 200, **parts: Any) -> HttpResponse:
+    context = {"incident": incident, "can": case_permissions(request.user, incident)}
+    context.update(panel_context(request, incident, **parts))
+    return render(request, "incidents/_indicators.html", context, status=status)
+
+
+def _answer(request: HttpRequest, incident: Incident, *, saved: str | None, **parts: Any) -> HttpResponseBase:
+    """``saved`` is the success message; None when ``parts`` hold a form with errors."""
+    if request.htmx:
+        if saved is None:
+            return _panel(request, incident, **parts)
+        response = _panel(request, incident, indicator_notice=saved)
+        return live.with_updates(request, response, incident, changed="indicator")
+    if saved is None:
+        return case_views.detail_response(request, incident.reference, status=400, indicator_parts=parts)
+    messages.success(request, saved)
+    return redirect(incident)
+
+
+def _summary(results: list[services.BulkResult]) -> str:
+    created = sum(1 for result in results if result.status == "created")
+    duplicates = sum(1 for result in results if result.status == "duplicate")
+    errors = [msg for result in results for msgs in result.errors.values() for msg in msgs]
+    text = f"Added {created} indicator{'' if created == 1 else 's'}."
+    if duplicates:
+        text += f" {duplicates} already on this incident."
+    if errors:
+        text += " Not added: " + " ".join(errors)
+    return text
+
+
+@login_required
+@require_POST
+def indicator_add(request: HttpRequest, reference: str) -> HttpResponseBase:
+    """``POST /incidents/<ref>/indicators/``: one indicator."""
+    incident = case_views._visible_or_404(request.user, reference)
+    form = IndicatorForm(request.POST, incident=incident, viewer=request.user)
+    created = None
+    if form.is_valid():
+        try:
+            created = services.indicator_add(incident=incident, actor=request.user, **form.fields_for_service())
+        except ValidationError as exc:
+            _add_errors(form, exc)
+    if created is None:
+        return _answer(request, incident, saved=None, indicator_form=form)
+    return _answer(request, incident, saved=f"Added the {created.label}.")
+
+
+def _already(request: HttpRequest, incident: Incident, candidates: list[Candidate]) -> set[str]:
+    values = {candidate.value for candidate in candidates}
+    rows = selectors.indicators_for(request.user, incident).filter(value__in=values).values_list("type", "value")
+    return {f"{kind}:{value}" for kind, value in rows}
+
+
+@login_required
+@require_POST
+def indicator_extract(request: HttpRequest, reference: str) -> HttpResponseBase:
+    """``POST /incidents/<ref>/indicators/extract/``: the first step. Nothing is saved: the
+    candidates found in the text come back as a form to pick from (htmx: into
+    ``#indicator-candidates``)."""
+    incident = case_views._visible_or_404(request.user, reference)
+    require(request.user, incident, Action.CONTRIBUTE)  # nothing is saved, but only contributors pick
+    form = ExtractForm(request.POST, auto_id="indicator-extract-%s")
+    candidates = extract(form.cleaned_data["text"]) if form.is_valid() else None
+    already = _already(request, incident, candidates) if candidates else set()
+    context = {
+        "incident": incident,
+        "extract_form": form,
+        "candidates": candidates,
+        "already": already,
+        "confirm_form": ConfirmForm(incident=incident, viewer=request.user),
+    }
+    if request.htmx:
+        return render(request, "incidents/_indicator_candidates.html", context)
+    parts = {"extract_form": form, "candidates": candidates}
+    return case_views.detail_response(request, reference, status=200 if form.is_valid() else 400, indicator_parts=parts)
+
+
+@login_required
+@require_POST
+def indicator_confirm(request: HttpRequest, reference: str) -> HttpResponseBase:
+    """``POST /incidents/<ref>/indicators/confirm/``: the second step, the picked candidates."""
+    incident = case_views._visible_or_404(request.user, reference)
+    form = ConfirmForm(request.POST, incident=incident, viewer=request.user)
+    if not form.is_valid():
+        return _answer(request, incident, saved=None, confirm_form=form)
+    results = services.indicators_confirm(
+        incident=incident,
+        actor=request.user,
+        picked=form.picked(),
+        tlp=form.cleaned_data["tlp"],
+        source=form.cleaned_data.get("source", ""),
+        internal=form.internal_choice(),
+    )
+    return _answer(request, incident, saved=_summary(results))
+
+
+@login_required
+@require_GET
+def indicator_export(request: HttpRequest, reference: str, format: str) -> HttpResponseBase:
+    """``GET /incidents/<ref>/indicators/export.<stix|csv>``: the attacker-side indicators the
+    viewer sees. TLP:RED only with ``include_red`` *and* ``confirm_red``: asking for RED without
+    confirming shows a page that asks first."""
+    incident = case_views._visible_or_404(request.user, reference)
+    include_red = request.GET.get("include_red", "").lower() in _TRUE
+    confirmed = request.GET.get("confirm_red", "").lower() in _TRUE
+    if include_red and not confirmed:
+        red = selectors.indicators_for(request.user, incident).filter(tlp=Tlp.RED, role="attacker").count()
+        return render(
+            request, "incidents/indicators_export_confirm.html", {"incident": incident, "format": format, "red": red}
+        )
+    indicators = selectors.indicators_for_export(request.user, incident, include_red=include_red)
+    return export_response(incident, indicators, format)
+
+
+def export_response(incident: Incident, indicators: list, format: str) -> HttpResponse:
+    """The export as a downloaded file (browser and API)."""
+    if format == "csv":
+        body, content_type, extension = stix.indicators_csv(indicators), "text/csv; charset=utf-8", "csv"
+    else:
+        body = stix.bundle(incident, indicators).serialize(pretty=True)
+        content_type, extension = "application/json", "stix.json"
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{stix.filename(incident, extension)}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
