@@ -19,6 +19,7 @@ from .models import (
     Evidence,
     Finding,
     Incident,
+    Indicator,
     LegalHold,
     MemberRole,
     Membership,
@@ -260,3 +261,17 @@ class LegalHoldAdmin(ReadOnlyAdmin):
 
     list_display = ("incident", "reason", "set_by", "set_at", "released_at")
     list_select_related = ("incident", "set_by")
+
+
+# Indicators of compromise (incidents/indicators/).
+
+
+@admin.register(Indicator)
+class IndicatorAdmin(ReadOnlyAdmin):
+    """Added and changed on the incident page or through the API (``incidents.indicators.services``:
+    normalized, the rule table, an activity entry); never written here."""
+
+    list_display = ("type", "value", "incident", "tlp", "role", "added_at")
+    list_filter = ("type", "tlp", "role")
+    list_select_related = ("incident",)
+    search_fields = ("value",)

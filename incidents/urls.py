@@ -77,6 +77,11 @@ urlpatterns = [
         name="indicator-confirm",
     ),
     path(
+        "incidents/<reference:reference>/indicators/<int:indicator_id>/edit/",
+        indicator_views.indicator_edit,
+        name="indicator-edit",
+    ),
+    path(
         "incidents/<reference:reference>/indicators/export.<export_format:format>",
         indicator_views.indicator_export,
         name="indicator-export",

@@ -8,7 +8,7 @@ from django import forms
 
 from accounts.models import User
 
-from ..models import Incident, IndicatorRole, IndicatorType, Tlp
+from ..models import Incident, Indicator, IndicatorRole, IndicatorType, Tlp
 from ..selectors import sees_internal
 from .extract import TEXT_MAX_CHARS
 
@@ -98,3 +98,61 @@ class ConfirmForm(_Internal):
             kind, _, value = key.partition(":")
             pairs.append((kind, value))
         return pairs
+
+
+def _stamp(moment: Any) -> str:
+    """An indicator's ``updated_at`` as the edit form carries it (exact, microseconds)."""
+    return moment.isoformat() if moment else ""
+
+
+class IndicatorEditForm(_Internal):
+    """Change an indicator's marking and context in the browser (``services.indicator_update``).
+    Type and value are what the indicator *is*: shown, never edited. ``updated`` is the
+    ``updated_at`` the form was loaded with: a save over someone else's change since is refused."""
+
+    tlp = forms.ChoiceField(choices=Tlp.choices, label="TLP")
+    role = forms.ChoiceField(choices=IndicatorRole.choices)
+    first_seen = forms.DateTimeField(required=False, widget=_DATETIME)
+    last_seen = forms.DateTimeField(required=False, widget=_DATETIME)
+    source = forms.CharField(required=False, max_length=200)
+    confidence = forms.IntegerField(min_value=0, max_value=100, help_text="0-100.")
+    description = forms.CharField(required=False, max_length=5_000, widget=forms.Textarea(attrs={"rows": 2}))
+    updated = forms.CharField(widget=forms.HiddenInput, required=False)
+    id_prefix = "indicator-edit"
+
+    # The fields of ``services.INDICATOR_UPDATABLE_FIELDS`` it offers, in order.
+    EDITABLE = ("tlp", "role", "first_seen", "last_seen", "source", "confidence", "description", "internal")
+    field_order = list(EDITABLE)
+
+    def __init__(self, *args: Any, indicator: Indicator, **kwargs: Any) -> None:
+        self.indicator = indicator
+        initial = {name: getattr(indicator, name) for name in self.EDITABLE}
+        initial["updated"] = _stamp(indicator.updated_at)
+        kwargs.setdefault("initial", initial)
+        super().__init__(*args, incident=indicator.incident, **kwargs)
+        if "internal" in self.fields:
+            self.fields["internal"].initial = indicator.internal
+
+    def clean_source(self) -> str:
+        return " ".join(self.cleaned_data["source"].split())  # as when added
+
+    def clean_description(self) -> str:
+        return self.cleaned_data["description"].strip()
+
+    def is_stale(self) -> bool:
+        """Someone saved the indicator since this form was loaded."""
+        return self.cleaned_data.get("updated") != _stamp(self.indicator.updated_at)
+
+    def changes(self) -> dict[str, Any]:
+        """What the editor changed, for the service. Times are edited to the minute: a time shown
+        unchanged (its seconds dropped by the widget) is not a change."""
+        data: dict[str, Any] = {}
+        for name in self.EDITABLE:
+            if name not in self.fields:
+                continue  # ``internal`` for vendor collaborators
+            new, old = self.cleaned_data.get(name), getattr(self.indicator, name)
+            if name in ("first_seen", "last_seen") and new and old and new == old.replace(second=0, microsecond=0):
+                continue
+            if new != old:
+                data[name] = new
+        return data

@@ -13,17 +13,17 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import live
 from .. import views as case_views
-from ..models import Incident, Tlp
+from ..models import Incident, Indicator, Tlp
 from ..permissions import Action, case_permissions, require
 from . import selectors, services, stix
 from .extract import Candidate, extract
-from .forms import ConfirmForm, ExtractForm, IndicatorForm
+from .forms import ConfirmForm, ExtractForm, IndicatorEditForm, IndicatorForm
 from .panel import panel_context
 
 _TRUE = ("1", "true", "on", "yes")
@@ -37,9 +37,14 @@ def _add_errors(form: Any, exc: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, errors)
 
 
-def _panel(request: HttpRequest, incident: Incident, *, status: int = 200, **parts: Any) -> HttpResponse:
+def _panel(
+    request: HttpRequest, incident: Incident, *, status: int = 200, extra: dict[str, Any] | None = None, **parts: Any
+) -> HttpResponse:
+    """The panel alone; ``extra``: the edit form (``indicator_edit_form``) and the row just
+    edited (``indicator_edited``, focused), which the page itself never draws."""
     context = {"incident": incident, "can": case_permissions(request.user, incident)}
     context.update(panel_context(request, incident, **parts))
+    context.update(extra or {})
     return render(request, "incidents/_indicators.html", context, status=status)
 
 
@@ -132,6 +137,86 @@ def indicator_confirm(request: HttpRequest, reference: str) -> HttpResponseBase:
         internal=form.internal_choice(),
     )
     return _answer(request, incident, saved=_summary(results))
+
+
+def _editable_or_404(request: HttpRequest, reference: str, indicator_id: int) -> tuple[Incident, Indicator]:
+    """The incident and one of its indicators the viewer sees (404 otherwise: a vendor
+    collaborator never learns of an internal one), refused (403) unless they may change it."""
+    incident = case_views._visible_or_404(request.user, reference)
+    indicator = selectors.indicators_for(request.user, incident).filter(pk=indicator_id).first()
+    if indicator is None:
+        raise Http404("No such indicator.")
+    indicator.incident = incident
+    require(request.user, incident, Action.CONTRIBUTE)  # what services.indicator_update requires
+    return incident, indicator
+
+
+def _focus(form: IndicatorEditForm) -> IndicatorEditForm:
+    """htmx focuses the ``autofocus`` control of what it swaps in: the first field in error, or
+    the first field of a form just opened."""
+    name = next((name for name in form.fields if name in form.errors), None)
+    if name is None and not form.is_bound:
+        name = next(iter(form.fields))
+    if name is not None:
+        form.fields[name].widget.attrs["autofocus"] = True
+    return form
+
+
+def _edit_refused(
+    request: HttpRequest, incident: Incident, form: IndicatorEditForm, *, status: int
+) -> HttpResponseBase:
+    """The form again with its errors: htmx in the panel (200, so htmx swaps it), a plain POST
+    on the edit page."""
+    _focus(form)
+    if request.htmx:
+        return _panel(request, incident, extra={"indicator_edit_form": form})
+    context = {"incident": incident, "indicator": form.indicator, "form": form}
+    return render(request, "incidents/indicator_edit.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def indicator_edit(request: HttpRequest, reference: str, indicator_id: int) -> HttpResponseBase:
+    """``/incidents/<ref>/indicators/<id>/edit/``: change an indicator's TLP, role, first/last
+    seen, source, confidence, description and (staff only) internal flag, through
+    ``services.indicator_update``; its type and value are never changed. GET: the form (htmx:
+    into ``#indicator-edit``; ``?cancel=1`` empties it). POST: saved, the panel comes back with
+    the row focused and the activity panel along; refused, the form again with the errors."""
+    incident, indicator = _editable_or_404(request, reference, indicator_id)
+    if request.method == "GET":
+        if request.GET.get("cancel"):
+            return HttpResponse("") if request.htmx else redirect(incident)
+        form = _focus(IndicatorEditForm(indicator=indicator, viewer=request.user))
+        context = {"incident": incident, "indicator": indicator, "form": form}
+        template = "incidents/_indicator_edit.html" if request.htmx else "incidents/indicator_edit.html"
+        return render(request, template, context)
+    form = IndicatorEditForm(request.POST, indicator=indicator, viewer=request.user)
+    if not form.is_valid():
+        return _edit_refused(request, incident, form, status=400)
+    if form.is_stale():
+        # No version on indicators: the ``updated_at`` the form was loaded with stands in. The
+        # form keeps what was typed and now carries the current stamp: saving again is deliberate.
+        data = request.POST.copy()
+        data["updated"] = form.initial["updated"]
+        form = IndicatorEditForm(data, indicator=indicator, viewer=request.user)
+        form.is_valid()
+        form.add_error(
+            None,
+            f"Someone changed this {indicator.label} since you opened the form: its row shows it as it is "
+            "now. Nothing was saved; check your changes and save again to apply them over theirs.",
+        )
+        return _edit_refused(request, incident, form, status=409)
+    try:
+        changes = services.indicator_update(indicator=indicator, actor=request.user, data=form.changes())
+    except ValidationError as exc:
+        _add_errors(form, exc)
+        return _edit_refused(request, incident, form, status=400)
+    saved = f"Saved the {indicator.label}." if changes else f"Nothing changed on the {indicator.label}."
+    if not request.htmx:
+        messages.success(request, saved)
+        return redirect(f"{incident.get_absolute_url()}#indicator-{indicator.pk}")
+    response = _panel(request, incident, indicator_notice=saved, extra={"indicator_edited": indicator.pk})
+    return live.with_updates(request, response, incident, changed="indicator") if changes else response
 
 
 @login_required

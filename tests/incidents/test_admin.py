@@ -154,3 +154,34 @@ def test_activity_findings_and_tasks_are_read_only_in_the_admin(client, admin, l
     assert {"activity": Activity, "finding": Finding, "task": Task}[model].objects.count() == before
     row.refresh_from_db()
     assert getattr(row, "title", getattr(row, "body", "opened")) != "Changed"
+
+
+def test_the_indicators_changelist_is_read_only_with_a_fixed_query_count(
+    client, admin, lead, incident, django_assert_num_queries
+):
+    from incidents.indicators.services import indicator_add
+    from incidents.models import Indicator
+
+    for n in range(5):
+        indicator_add(incident=incident, actor=lead, type="ip", value=f"203.0.113.{n}")
+    client.force_login(admin)
+    base = "/admin/incidents/indicator/"
+    # Session, user, the count and the page of rows with their incidents (select_related): the
+    # same whatever the number of indicators.
+    with django_assert_num_queries(5):
+        response = client.get(base)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "203.0.113.4" in html and incident.reference in html
+    assert f"{base}add/" not in html  # no "Add" button
+    assert 'name="action"' not in html  # no bulk delete
+    row = Indicator.objects.first()
+    assert client.get(f"{base}add/").status_code == 403
+    assert client.post(f"{base}{row.pk}/delete/", {"post": "yes"}).status_code == 403
+    change = client.get(f"{base}{row.pk}/change/")
+    assert change.status_code == 200 and 'type="submit" value="Save"' not in change.content.decode()
+    client.post(f"{base}{row.pk}/change/", {"tlp": "red", "value": "198.51.100.1"})
+    row.refresh_from_db()
+    assert (row.tlp, row.value) == ("amber", "203.0.113.0")
+    assert client.get(base, {"q": "203.0.113.3", "tlp__exact": "amber", "type__exact": "ip"}).status_code == 200
+    assert Indicator.objects.count() == 5
