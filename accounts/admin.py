@@ -6,9 +6,11 @@ from .models import APIKey, User
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    list_display = ("username", "email", "first_name", "last_name", "role", "is_staff", "is_active")
+    list_display = ("username", "email", "first_name", "last_name", "role", "vendor", "is_staff", "is_active")
     list_filter = ("role", "is_staff", "is_active")
-    fieldsets = (*BaseUserAdmin.fieldsets, ("Breachline", {"fields": ("role",)}))
+    # ``vendor``: a vendor collaborator's company; without it they see no vendor on their incidents.
+    fieldsets = (*BaseUserAdmin.fieldsets, ("Breachline", {"fields": ("role", "vendor")}))
+    list_select_related = ("vendor",)
 
 
 @admin.register(APIKey)

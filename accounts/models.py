@@ -24,6 +24,13 @@ LEADER_ROLES = frozenset({Role.ADMIN, Role.LEAD})
 
 class User(AbstractUser):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.RESPONDER)
+    # A vendor collaborator's company. Optional (an invitation works without it), but only with it
+    # do they see their own company's involvement on the incidents they are invited to
+    # (incidents.vendors.selectors.involvements_for); it means nothing for other roles.
+    vendor = models.ForeignKey(
+        "incidents.Vendor", null=True, blank=True, on_delete=models.SET_NULL, related_name="collaborators",
+        help_text="Vendor collaborators: the company they work for.",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["username"]

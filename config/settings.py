@@ -278,7 +278,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Status is both Incident.status and the transition's "to": one enum, one name.
-    "ENUM_NAME_OVERRIDES": {"StatusEnum": "incidents.models.Status"},
+    # A vendor's tier has the severities' values: one enum, SeverityEnum, serves both.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "incidents.models.Status",
+        "SeverityEnum": "incidents.models.Severity",
+        "IndicatorRoleEnum": "incidents.models.IndicatorRole",
+        "VendorRoleEnum": "incidents.models.VendorRole",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from incidents.api import FindingViewSet, IncidentViewSet, TaskViewSet
 from incidents.converters import REFERENCE_REGEX
 from incidents.evidence.api import EvidenceViewSet, LegalHoldView
 from incidents.indicators.api import IndicatorLookupView, IndicatorViewSet
+from incidents.vendors.api import InvolvementViewSet, VendorViewSet
 
 from . import health
 from .docs import DocsView, SchemaView
@@ -18,6 +19,8 @@ router.register(rf"incidents/(?P<reference>{REFERENCE_REGEX})/evidence", Evidenc
 router.register(
     rf"incidents/(?P<reference>{REFERENCE_REGEX})/indicators", IndicatorViewSet, basename="incident-indicator"
 )
+router.register(rf"incidents/(?P<reference>{REFERENCE_REGEX})/vendors", InvolvementViewSet, basename="incident-vendor")
+router.register("vendors", VendorViewSet, basename="vendor")
 
 api_urlpatterns = [
     path("", include(router.urls)),

@@ -27,6 +27,8 @@ from .models import (
     PlaybookTask,
     Tag,
     Task,
+    Vendor,
+    VendorInvolvement,
 )
 from .permissions import lead_candidates
 
@@ -275,3 +277,21 @@ class IndicatorAdmin(ReadOnlyAdmin):
     list_filter = ("type", "tlp", "role")
     list_select_related = ("incident",)
     search_fields = ("value",)
+
+
+# Vendors (incidents/vendors/): the registry is edited at /vendors/ (normalized domains, the
+# case-insensitive name check, registry editors only); involvements on the incident page.
+
+
+@admin.register(Vendor)
+class VendorAdmin(ReadOnlyAdmin):
+    list_display = ("name", "tier", "contract_reference", "updated_at")
+    list_filter = ("tier",)
+    search_fields = ("name",)
+
+
+@admin.register(VendorInvolvement)
+class VendorInvolvementAdmin(ReadOnlyAdmin):
+    list_display = ("vendor", "incident", "role", "vendor_reference", "added_at")
+    list_filter = ("role",)
+    list_select_related = ("vendor", "incident")

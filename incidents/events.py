@@ -8,7 +8,19 @@ from typing import Any
 from accounts.models import User
 from config.services import changes_as_json
 
-from .models import Activity, Evidence, Finding, Incident, Indicator, LegalHold, Membership, Task, TaskNote, Verb
+from .models import (
+    Activity,
+    Evidence,
+    Finding,
+    Incident,
+    Indicator,
+    LegalHold,
+    Membership,
+    Task,
+    TaskNote,
+    VendorInvolvement,
+    Verb,
+)
 
 
 def _entry(incident: Incident, actor: User | None, verb: Verb, *, internal: bool = False, **data: Any) -> Activity:
@@ -218,4 +230,47 @@ def indicator_updated_event(
         indicator_id=indicator.pk,
         indicator=indicator.label,
         changes=changes_as_json(changes),
+    )
+
+
+# Vendor involvement entries are internal: a vendor collaborator must never learn which other
+# vendors are on the case (issue 9), and ``shared_with`` filters on the flag alone.
+def _involvement(involvement: VendorInvolvement) -> dict[str, Any]:
+    return {"involvement_id": involvement.pk, "vendor_id": involvement.vendor_id, "vendor": involvement.vendor.name}
+
+
+def vendor_involved_event(*, involvement: VendorInvolvement, actor: User | None) -> Activity:
+    return _entry(
+        involvement.incident,
+        actor,
+        Verb.VENDOR_INVOLVED,
+        internal=True,
+        **_involvement(involvement),
+        role=involvement.role,
+        vendor_reference=involvement.vendor_reference,
+    )
+
+
+def vendor_role_changed_event(
+    *, involvement: VendorInvolvement, actor: User | None, changes: Mapping[str, tuple[Any, Any]]
+) -> Activity:
+    """A changed role and/or vendor reference, old → new."""
+    return _entry(
+        involvement.incident,
+        actor,
+        Verb.VENDOR_ROLE_CHANGED,
+        internal=True,
+        **_involvement(involvement),
+        changes=changes_as_json(changes),
+    )
+
+
+def vendor_removed_event(*, involvement: VendorInvolvement, actor: User | None) -> Activity:
+    return _entry(
+        involvement.incident,
+        actor,
+        Verb.VENDOR_REMOVED,
+        internal=True,
+        **_involvement(involvement),
+        role=involvement.role,
     )

@@ -154,6 +154,10 @@ PANELS: dict[str, Panel] = {
                 ("indicators_list", "indicators-list"),
             ),
         ),
+        # Its list comes lazily with the detail page's context (incidents/vendors/panel.py).
+        Panel(
+            "vendors", "incidents/_vendors.html", (("vendors_count", "vendors-count"), ("vendors_list", "vendors-list"))
+        ),
     )
 }
 # Which panels an activity entry's verb changes (the activity panel changes with every entry).
@@ -182,6 +186,9 @@ PANELS_BY_VERB: dict[str, frozenset[str]] = {
     "legal_hold_cleared": frozenset({"evidence"}),
     "indicators_added": frozenset({"indicators"}),
     "indicator_updated": frozenset({"indicators"}),
+    "vendor_involved": frozenset({"vendors"}),
+    "vendor_role_changed": frozenset({"vendors"}),
+    "vendor_removed": frozenset({"vendors"}),
 }
 # What an in-place write's own response already redraws (``with_updates(changed=…)``).
 PANEL_OF_WRITE = {
@@ -190,6 +197,7 @@ PANEL_OF_WRITE = {
     "member": "members",
     "evidence": "evidence",
     "indicator": "indicators",
+    "vendor": "vendors",
 }
 
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -445,11 +446,19 @@ class Verb(models.TextChoices):
     LEGAL_HOLD_CLEARED = "legal_hold_cleared", "Legal hold released"
     INDICATORS_ADDED = "indicators_added", "Indicators added"
     INDICATOR_UPDATED = "indicator_updated", "Indicator updated"
+    VENDOR_INVOLVED = "vendor_involved", "Vendor involved"
+    VENDOR_ROLE_CHANGED = "vendor_role_changed", "Vendor role changed"
+    VENDOR_REMOVED = "vendor_removed", "Vendor removed"
 
 
 def _task_status_text(value: Any) -> str:
     """A task status as the activity log says it ("in progress"), whatever an old entry holds."""
     return TaskStatus(value).label.lower() if value in TaskStatus.values else str(value)
+
+
+def _vendor_role_text(value: Any) -> str:
+    """A vendor's role as the activity log says it ("entry point"), whatever an old entry holds."""
+    return VendorRole(value).label.lower() if value in VendorRole.values else str(value)
 
 
 def _change_text(field: str, change: dict[str, Any]) -> str:
@@ -549,6 +558,15 @@ class Activity(SharedContent):
                 changes = d.get("changes", {})
                 fields = ", ".join(_change_text(field, change) for field, change in sorted(changes.items()))
                 return f"changed the indicator {d.get('indicator')}: {fields}"
+            case Verb.VENDOR_INVOLVED:
+                reference = f" (their reference {d['vendor_reference']})" if d.get("vendor_reference") else ""
+                return f"added the vendor {d.get('vendor')} as {_vendor_role_text(d.get('role'))}{reference}"
+            case Verb.VENDOR_ROLE_CHANGED:
+                changes = d.get("changes", {})
+                fields = ", ".join(_change_text(field, change) for field, change in sorted(changes.items()))
+                return f"changed the vendor {d.get('vendor')}: {fields}"
+            case Verb.VENDOR_REMOVED:
+                return f"removed the vendor {d.get('vendor')} (was {_vendor_role_text(d.get('role'))})"
         return self.verb
 
 
@@ -812,3 +830,100 @@ class Indicator(SharedContent):
     def label(self) -> str:
         """How entries and messages name it: ``domain evil.example``."""
         return f"{self.get_type_display().lower()} {self.value}"
+
+
+# --- Vendors and third parties (incidents/vendors/, docs/architecture.md "Vendors") ------------
+class VendorTier(models.TextChoices):
+    """How much of us a vendor could hurt: the registry's own rating, not an incident's severity."""
+
+    CRITICAL = "critical", "Critical"
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+
+
+VENDOR_DOMAINS_MAX = 50
+
+
+class Vendor(models.Model):
+    """A third party in the registry, shared across incidents. Written only through
+    ``incidents.vendors.services`` (the name's case-insensitive uniqueness, normalized domains).
+    Access inventory items, questions and affected scope (issue 9, next slices) hang off a
+    ``VendorInvolvement``, and the registry's "known access" will hang off this row."""
+
+    name = models.CharField(max_length=200)
+    # Lower-case IDNA (``xn--``) names, normalized like domain indicators
+    # (``incidents.indicators.normalize``), de-duplicated, in the order given.
+    domains = models.JSONField(default=list, blank=True)
+    tier = models.CharField(max_length=10, choices=VendorTier.choices, default=VendorTier.MEDIUM)
+    service = models.TextField("what they do for us", blank=True, validators=[MaxLengthValidator(2_000)])
+    data_processed = models.TextField(
+        "data they process", blank=True, validators=[MaxLengthValidator(2_000)],
+        help_text="Categories of our data they hold or process (personal, financial, credentials, …).",
+    )  # fmt: skip
+    security_contact = models.CharField(max_length=300, blank=True, help_text="Name, e-mail, phone.")
+    account_manager = models.CharField(max_length=300, blank=True, help_text="Name, e-mail, phone.")
+    contract_reference = models.CharField("contract / DPA reference", max_length=200, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = [Lower("name"), "id"]
+        constraints = [
+            # "Northwind" and "NORTHWIND" are one vendor; also the index the name search and the
+            # registry's ordering read.
+            models.UniqueConstraint(
+                Lower("name"),
+                name="vendor_name_unique_ci",
+                violation_error_message="A vendor with this name is already in the registry.",
+            ),
+            models.CheckConstraint(condition=models.Q(tier__in=VendorTier.values), name="vendor_tier_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("incidents:vendor-detail", kwargs={"vendor_id": self.pk})
+
+
+class VendorRole(models.TextChoices):
+    """What a vendor was to an incident. An entry point's access is what containment will be
+    checked against (the containment guard, issue 9's next slice)."""
+
+    ENTRY_POINT = "entry_point", "Entry point"
+    AFFECTED = "affected", "Affected"
+    SUPPORTING = "supporting", "Supporting"
+
+
+class VendorInvolvement(models.Model):
+    """A vendor's part in one incident. Its access items, questions and affected scope will
+    reference this row (issue 9, next slices), so removing an involvement that has them will
+    be refused then; today it deletes the row and records an activity entry."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="vendor_involvements")
+    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="involvements")
+    role = models.CharField(max_length=16, choices=VendorRole.choices, default=VendorRole.AFFECTED)
+    vendor_reference = models.CharField(
+        "vendor's reference", max_length=100, blank=True, help_text="The vendor's own ticket or incident number."
+    )
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["added_at", "id"]
+        constraints = [
+            # One row per vendor and incident; also the index the incident's panel reads by.
+            models.UniqueConstraint(fields=["incident", "vendor"], name="vendor_involvement_unique"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=VendorRole.values), name="vendor_involvement_role_valid"
+            ),
+        ]
+        indexes = [
+            # A vendor's page: its incidents, newest first.
+            models.Index(fields=["vendor", "incident"], name="vendor_involvement_vendor_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id} on {self.incident_id} ({self.role})"

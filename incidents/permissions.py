@@ -54,6 +54,7 @@ class Action(StrEnum):
     DOWNLOAD_EVIDENCE = "download_evidence"  # download evidence files and read text excerpts (audited)
     TRANSFER_EVIDENCE = "transfer_evidence"  # record a transfer of custody of an evidence item
     LEGAL_HOLD = "legal_hold"  # place or release a legal hold on the incident
+    MANAGE_VENDORS = "manage_vendors"  # add a vendor's involvement, change its role or reference, remove it
 
 
 S = Standing
@@ -75,6 +76,10 @@ RULES: dict[Action, frozenset[Standing]] = {
     Action.DOWNLOAD_EVIDENCE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.VENDOR, S.OBSERVER, S.WRITER}),
     Action.TRANSFER_EVIDENCE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),
     Action.LEGAL_HOLD: frozenset({S.ADMIN, S.LEAD}),
+    # Which vendor was the entry point is what containment will be checked against (the
+    # containment guard, issue 9): members working the case decide it, like the status. Not a
+    # vendor collaborator (their company's own role), not a non-member writer.
+    Action.MANAGE_VENDORS: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),
 }
 
 # What each refusal tells the person (PermissionDenied → 403 / an error message).
@@ -91,7 +96,13 @@ REFUSALS: dict[Action, str] = {
     Action.DOWNLOAD_EVIDENCE: "You may not download evidence of this incident.",
     Action.TRANSFER_EVIDENCE: "Only members working this incident (its lead and responders) may transfer evidence.",
     Action.LEGAL_HOLD: "Only the incident's lead or an admin may place or release a legal hold.",
+    Action.MANAGE_VENDORS: "Only members working this incident (its lead and responders) may change its vendors.",
 }
+
+# The vendor registry is global (no incident to stand on): by global role. Admins and incident
+# leads maintain it; responders, executives and integrations read it; vendor collaborators never
+# see it (a 404, as for anything not theirs).
+REGISTRY_EDITOR_ROLES = frozenset({Role.ADMIN, Role.LEAD})
 
 _UNKNOWN = object()
 
@@ -99,6 +110,16 @@ _UNKNOWN = object()
 def may_open_incidents(user: User) -> bool:
     """Opening is global (there is no incident yet): writer roles only."""
     return user.is_active and user.can_write
+
+
+def may_see_vendor_registry(user: User) -> bool:
+    """Everyone signed in but vendor collaborators (superusers always)."""
+    return user.is_active and (user.is_superuser or user.role != Role.VENDOR)
+
+
+def may_edit_vendor_registry(user: User) -> bool:
+    """Admins and incident leads (and superusers) add and change vendors in the registry."""
+    return user.is_active and (user.is_superuser or user.role in REGISTRY_EDITOR_ROLES)
 
 
 def may_lead(user: User) -> bool:

@@ -4,6 +4,7 @@ from . import live, views
 from .converters import ReferenceConverter
 from .evidence import views as evidence_views
 from .indicators import views as indicator_views
+from .vendors import views as vendor_views
 
 
 class ManifestFormatConverter:
@@ -85,5 +86,21 @@ urlpatterns = [
         "incidents/<reference:reference>/indicators/export.<export_format:format>",
         indicator_views.indicator_export,
         name="indicator-export",
+    ),
+    # Vendors (incidents/vendors/): the registry and the incident page's vendors panel.
+    path("vendors/", vendor_views.vendor_list, name="vendor-list"),
+    path("vendors/new/", vendor_views.vendor_create, name="vendor-create"),
+    path("vendors/<int:vendor_id>/", vendor_views.vendor_detail, name="vendor-detail"),
+    path("vendors/<int:vendor_id>/edit/", vendor_views.vendor_edit, name="vendor-edit"),
+    path("incidents/<reference:reference>/vendors/", vendor_views.involvement_add, name="vendor-add"),
+    path(
+        "incidents/<reference:reference>/vendors/<int:involvement_id>/",
+        vendor_views.involvement_change,
+        name="vendor-involvement",
+    ),
+    path(
+        "incidents/<reference:reference>/vendors/<int:involvement_id>/remove/",
+        vendor_views.involvement_remove,
+        name="vendor-remove",
     ),
 ]

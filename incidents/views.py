@@ -46,6 +46,7 @@ from .permissions import (
     may_open_incidents,
     member_candidates,
 )
+from .vendors.panel import panel_context as vendor_panel_context
 
 
 def _assignees(viewer: User, incident: Incident) -> QuerySet[User]:
@@ -162,6 +163,8 @@ def detail_response(
             **evidence_panel_context(request, incident, **evidence_forms),
             # Lazy too: the indicators and their correlations are queried where the panel is drawn.
             **indicator_panel_context(request, incident, **(indicator_parts or {})),
+            # Lazy too: the involvements (and the add form's choices) are queried where drawn.
+            **vendor_panel_context(request, incident),
             "incident": incident,
             "can": can,
             "finding_form": FindingForm(incident=incident, viewer=request.user),

@@ -101,8 +101,15 @@ def real_url(writer) -> Callable[[str], str]:
     )
     assert evidence.status_code == 201, evidence.content
     ids["evidence"] = evidence.json()[0]["id"]
+    # A vendor in the registry, and its involvement on the incident (both under ".../vendors/{id}/").
+    vendor = writer.post("/api/v1/vendors/", {"name": "Northwind MSP"}, format="json")
+    assert vendor.status_code == 201, vendor.content
+    involvement = writer.post(f"{LIST}{reference}/vendors/", {"vendor": vendor.json()["id"]}, format="json")
+    assert involvement.status_code == 201, involvement.content
 
     def fill(path: str) -> str:
+        path = path.replace("{reference}/vendors/{id}/", f"{reference}/vendors/{involvement.json()['id']}/")
+        path = path.replace("/vendors/{id}/", f"/vendors/{vendor.json()['id']}/")
         path = path.replace("{reference}", reference)
         for collection, pk in ids.items():
             path = path.replace(f"/{collection}/{{id}}/", f"/{collection}/{pk}/")

@@ -46,10 +46,11 @@ TASKS = {"tasks-count", "tasks-list"}
 MEMBERS = {"members-count", "members-list"}
 EVIDENCE = {"evidence-count", "evidence-export", "evidence-hold", "evidence-list"}
 INDICATORS = {"indicators-count", "indicators-export", "indicators-list"}
+VENDORS = {"vendors-count", "vendors-list"}
 HEADING = {"case-banner", "case-heading"}
 CASE = HEADING | {"case-summary", "case-facts"}
 ACTIVITY = {"case-activity", "live-status"}
-EVERY_PANEL = FINDINGS | TASKS | MEMBERS | EVIDENCE | INDICATORS | CASE | ACTIVITY
+EVERY_PANEL = FINDINGS | TASKS | MEMBERS | EVIDENCE | INDICATORS | VENDORS | CASE | ACTIVITY
 
 
 class TestIncidentPoll:

@@ -114,6 +114,11 @@ TABLE: dict[str, dict[str, tuple[str, ...]]] = {
         "may": (ADMIN, LEAD),
         "may_not": (RESPONDER, VENDOR, OBSERVER, WRITER, READER),
     },
+    # Vendors (proven cell by cell in tests/incidents/test_vendors_involvement.py).
+    "manage_vendors": {
+        "may": (ADMIN, LEAD, RESPONDER),
+        "may_not": (VENDOR, OBSERVER, WRITER, READER),
+    },
 }
 
 # What each refusal says (PermissionDenied's message), written out.
@@ -126,6 +131,7 @@ REFUSED = {
     "transition": "Only members working this incident (its lead and responders) may change its status.",
     "update_any_task": "You may only tick tasks assigned to you.",
     "update_own_task": "You may not change tasks on this incident.",
+    "manage_vendors": "Only members working this incident (its lead and responders) may change its vendors.",
 }
 
 PERSONAS = {

@@ -42,3 +42,23 @@ def test_demo_roles_follow_the_rule_table():
     assert list(ai.tasks.filter(assignee__username="vendor").values_list("title", flat=True)) == [
         "Send the EDR timeline of the infected developer laptop"
     ]
+
+
+def test_demo_vendors_and_what_the_vendor_collaborator_sees_of_them():
+    from incidents.models import Vendor, VendorInvolvement
+    from incidents.vendors.selectors import involvements_for, registry_for
+
+    _seed()
+    assert Vendor.objects.count() == 5
+    ai = Incident.objects.get(restricted=True)
+    victor = User.objects.get(username="vendor")
+    assert victor.vendor.name == "Northwind Data Labs"
+    assert sorted(VendorInvolvement.objects.filter(incident=ai).values_list("vendor__name", "role")) == [
+        ("Northwind Data Labs", "entry_point"),
+        ("Tailspin Forensics", "supporting"),
+    ]
+    assert list(involvements_for(victor, ai).values_list("vendor__name", flat=True)) == ["Northwind Data Labs"]
+    assert not registry_for(victor).exists()
+    assert VendorInvolvement.objects.filter(role="affected").values_list("vendor__name", flat=True).get() == (
+        "Fabrikam Payments"
+    )

@@ -148,8 +148,10 @@ class TestDetail:
         # 11 the evidence with its collectors, 12 the active legal hold (the evidence's custody
         #   trails are one more once there is evidence: tests/incidents/test_evidence_page.py),
         # 13 the indicators with who added them (their correlations are one more once there are
-        #   indicators: tests/incidents/test_indicators_correlation.py).
-        with django_assert_num_queries(13):
+        #   indicators: tests/incidents/test_indicators_correlation.py),
+        # 14 the vendors on the incident with their registry rows, 15 the registry's vendors not on
+        #   it yet (the add form's choices, only for those who manage vendors).
+        with django_assert_num_queries(15):
             response = client.get(incident.get_absolute_url())
         assert response.status_code == 200
         assert response.content.decode().count('class="finding"') == items
@@ -160,8 +162,8 @@ class TestDetail:
         services.task_add(incident=incident, actor=lead, title="Block the sender")
         client = login(executive)
         # session, user, incident, findings, tasks, task notes, memberships, activity, evidence,
-        # legal hold, indicators (11): no assignee or member choices for a reader.
-        with django_assert_num_queries(11):
+        # legal hold, indicators, vendors (12): no assignee, member or vendor choices for a reader.
+        with django_assert_num_queries(12):
             response = client.get(incident.get_absolute_url())
         assert response.context["task_form"] is None
 

@@ -18,7 +18,8 @@ from accounts.models import Role, User
 from incidents import services
 from incidents.evidence import services as evidence
 from incidents.indicators import services as indicators
-from incidents.models import Category, Incident, MemberRole, Playbook, Resolution, Severity, Status
+from incidents.models import Category, Incident, MemberRole, Playbook, Resolution, Severity, Status, VendorRole
+from incidents.vendors import services as vendors
 
 # Development-only credentials, printed by `make run`.
 DEMO_PASSWORD = "breachline-demo"
@@ -163,6 +164,7 @@ class Command(BaseCommand):
 
         self._evidence(ai, phish, users)
         self._indicators(phish, vpn, users)
+        self._vendors(ai, phish, msp, users)
 
         old = services.incident_open(
             title="Lost laptop with encrypted disk",
@@ -288,4 +290,39 @@ class Command(BaseCommand):
             ],
             collected_at=now - timedelta(days=3),
             source_system="Mail gateway quarantine",
+        )
+
+    def _vendors(self, ai: Incident, phish: Incident, msp: Incident, users: dict[str, User]) -> None:
+        """The registry, and who was what in which case. Victor works for Northwind: on the
+        contractor breach he sees Northwind's involvement, never the forensics firm's."""
+        admin, lead = users["admin"], users["lead"]
+        registry = {}
+        for name, domains, tier, service, data in [
+            ("Northwind Data Labs", ["northwind.example", "nw-labs.example"], "critical",
+             "Labelling contractor for the ML platform (CI runner with a service token).",
+             "Model weights, evaluation sets with customer support transcripts"),
+            ("Contoso Managed IT", ["contoso-msp.example"], "critical",
+             "Managed service provider: RMM agent on every workstation.", "Endpoint telemetry, admin credentials"),
+            ("Fabrikam Payments", ["fabrikam-pay.example"], "high", "Payments provider.", "Invoices, bank details"),
+            ("Tailspin Forensics", ["tailspin-ir.example"], "medium", "Incident-response retainer.", "Evidence copies"),
+            ("Litware Mail Security", ["litware.example"], "low", "Mail gateway filtering.", "E-mail metadata"),
+        ]:  # fmt: skip
+            registry[name] = vendors.vendor_create(
+                actor=admin, name=name, domains=domains, tier=tier, service=service, data_processed=data,
+                security_contact=f"security@{domains[0]}", contract_reference=f"DPA-{len(registry) + 1:03d}",
+            )  # fmt: skip
+        users["vendor"].vendor = registry["Northwind Data Labs"]
+        users["vendor"].save(update_fields=["vendor"])
+        vendors.involvement_add(
+            incident=ai, vendor=registry["Northwind Data Labs"], actor=lead, role=VendorRole.ENTRY_POINT,
+            vendor_reference="NW-SEC-2291",
+        )  # fmt: skip
+        vendors.involvement_add(
+            incident=ai, vendor=registry["Tailspin Forensics"], actor=lead, role=VendorRole.SUPPORTING
+        )
+        vendors.involvement_add(
+            incident=msp, vendor=registry["Contoso Managed IT"], actor=lead, role=VendorRole.ENTRY_POINT
+        )
+        vendors.involvement_add(
+            incident=phish, vendor=registry["Fabrikam Payments"], actor=lead, role=VendorRole.AFFECTED
         )

@@ -1,0 +1,234 @@
+"""REST API for vendors.
+
+- ``/api/v1/vendors/``: the registry. ``GET`` (paginated; ``q`` name or domain, ``tier``,
+  ``involved_open``), ``GET {id}/``, ``POST`` and ``PATCH {id}/`` (admins and incident leads, or
+  their keys), ``DELETE {id}/`` (only a vendor never involved in an incident, else 409). Vendor
+  collaborators get 404 for all of it.
+- ``/api/v1/incidents/{reference}/vendors/``: the vendors on an incident (a vendor collaborator:
+  their own company's only). ``GET``, ``POST`` (``vendor`` id, ``role``, ``vendor_reference``),
+  ``GET/PATCH/DELETE {id}/`` (role and reference; ``Action.MANAGE_VENDORS``).
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.models import Scope
+from config.serializers import StrictFieldsMixin
+
+from ..api import IncidentChildMixin
+from ..models import VENDOR_DOMAINS_MAX, Vendor, VendorInvolvement, VendorRole, VendorTier
+from ..permissions import Action, may_see_vendor_registry, require
+from ..selectors import sees_internal
+from . import selectors, services
+from .filters import VendorFilter
+
+
+class VendorSerializer(serializers.ModelSerializer):
+    domains = serializers.ListField(child=serializers.CharField(), read_only=True)
+    open_incidents = serializers.SerializerMethodField(help_text="Open incidents you can see it is involved in.")
+
+    class Meta:
+        model = Vendor
+        fields = [
+            "id", "name", "domains", "tier", "service", "data_processed", "security_contact",
+            "account_manager", "contract_reference", "created_at", "updated_at", "open_incidents",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_open_incidents(self, vendor: Vendor) -> int:
+        return getattr(vendor, "open_incidents", 0)
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise serializers.ValidationError("Null characters are not allowed.")
+    return value
+
+
+class VendorWriteSerializer(StrictFieldsMixin, serializers.Serializer):
+    name = serializers.CharField(max_length=200, validators=[_no_nul])
+    domains = serializers.ListField(
+        child=serializers.CharField(max_length=300, validators=[_no_nul]),
+        required=False,
+        max_length=VENDOR_DOMAINS_MAX,
+        help_text="Domains (Unicode or defanged accepted); stored lower-case, IDNA, de-duplicated.",
+    )
+    tier = serializers.ChoiceField(choices=VendorTier.choices, required=False)
+    service = serializers.CharField(required=False, allow_blank=True, max_length=2_000, validators=[_no_nul])
+    data_processed = serializers.CharField(required=False, allow_blank=True, max_length=2_000, validators=[_no_nul])
+    security_contact = serializers.CharField(required=False, allow_blank=True, max_length=300, validators=[_no_nul])
+    account_manager = serializers.CharField(required=False, allow_blank=True, max_length=300, validators=[_no_nul])
+    contract_reference = serializers.CharField(required=False, allow_blank=True, max_length=200, validators=[_no_nul])
+
+    read_only_names = frozenset(VendorSerializer.Meta.fields)
+
+
+class VendorUpdateSerializer(VendorWriteSerializer):
+    name = serializers.CharField(max_length=200, required=False, validators=[_no_nul])
+
+
+class VendorConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class VendorViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = VendorSerializer
+    filterset_class = VendorFilter
+    read_scope = Scope.INCIDENTS_READ
+    write_scope = Scope.INCIDENTS_WRITE
+    lookup_value_regex = r"\d+"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        if not may_see_vendor_registry(request.user):
+            raise Http404  # vendor collaborators: the registry does not exist for them
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Vendor.objects.none()
+        return selectors.with_open_incidents(selectors.registry_for(self.request.user), self.request.user)
+
+    def filter_queryset(self, queryset):
+        if self.action != "list":
+            return queryset
+        vendor_filter = VendorFilter(self.request.query_params, queryset=queryset, viewer=self.request.user)
+        if not vendor_filter.is_valid():
+            raise serializers.ValidationError(vendor_filter.errors)
+        return vendor_filter.qs
+
+    def get_object(self) -> Vendor:
+        vendor = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
+        if vendor is None:
+            raise Http404
+        return vendor
+
+    def _read(self, vendor: Vendor) -> dict:
+        return VendorSerializer(self.get_queryset().get(pk=vendor.pk)).data
+
+    @extend_schema(request=VendorWriteSerializer, responses={201: VendorSerializer})
+    def create(self, request: Request) -> Response:
+        serializer = VendorWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        vendor = services.vendor_create(actor=request.user, **serializer.validated_data)
+        return Response(self._read(vendor), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=VendorUpdateSerializer, responses={200: VendorSerializer})
+    def partial_update(self, request: Request, pk: str) -> Response:
+        vendor = self.get_object()
+        serializer = VendorUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.vendor_update(vendor=vendor, actor=request.user, data=serializer.validated_data)
+        return Response(self._read(vendor))
+
+    @extend_schema(responses={204: None, 409: VendorConflictSerializer})
+    def destroy(self, request: Request, pk: str) -> Response:
+        vendor = self.get_object()
+        try:
+            services.vendor_delete(vendor=vendor, actor=request.user)
+        except services.VendorInUseError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Involvements ------------------------------------------------------------------------------
+class InvolvementSerializer(serializers.ModelSerializer):
+    vendor_name = serializers.CharField(source="vendor.name", read_only=True)
+    added_by = serializers.SerializerMethodField(help_text="Who added it (null for vendor collaborators).")
+
+    class Meta:
+        model = VendorInvolvement
+        fields = ["id", "vendor", "vendor_name", "role", "vendor_reference", "added_by", "added_at"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_added_by(self, involvement: VendorInvolvement) -> str | None:
+        # Vendor collaborators are shown the incident's lead and themselves, never the rest of the
+        # team (selectors.memberships_shown_to).
+        viewer = self.context.get("viewer")
+        if viewer is None or not sees_internal(viewer) or involvement.added_by is None:
+            return None
+        return involvement.added_by.username
+
+
+class InvolvementUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
+    role = serializers.ChoiceField(choices=VendorRole.choices, required=False)
+    vendor_reference = serializers.CharField(required=False, allow_blank=True, max_length=100, validators=[_no_nul])
+
+    read_only_names = frozenset(InvolvementSerializer.Meta.fields)
+    read_only_messages = {
+        "vendor": "An involvement is one vendor's: remove it and add the other vendor instead.",
+        "vendor_name": "An involvement is one vendor's: remove it and add the other vendor instead.",
+    }
+
+
+class InvolvementCreateSerializer(InvolvementUpdateSerializer):
+    vendor = serializers.PrimaryKeyRelatedField(
+        queryset=Vendor.objects.all(), help_text="The vendor's id in the registry."
+    )
+    read_only_messages = {}
+
+
+class InvolvementViewSet(
+    IncidentChildMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = InvolvementSerializer
+    lookup_value_regex = r"\d+"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return VendorInvolvement.objects.none()
+        involvements = selectors.involvements_for(self.request.user, self.get_incident())
+        return involvements.select_related("vendor", "added_by").order_by("added_at", "id")
+
+    def get_serializer_context(self) -> dict:
+        return {**super().get_serializer_context(), "viewer": self.request.user}
+
+    def get_object(self) -> VendorInvolvement:
+        involvement = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
+        if involvement is None:
+            raise Http404
+        involvement.incident = self.get_incident()
+        return involvement
+
+    def _body(self, involvement: VendorInvolvement) -> dict:
+        return InvolvementSerializer(involvement, context=self.get_serializer_context()).data
+
+    @extend_schema(request=InvolvementCreateSerializer, responses={201: InvolvementSerializer})
+    def create(self, request: Request, reference: str) -> Response:
+        incident = self.get_incident()
+        # The rule first: a vendor collaborator learns nothing about the registry's ids from a 400.
+        require(request.user, incident, Action.MANAGE_VENDORS)
+        serializer = InvolvementCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        involvement = services.involvement_add(incident=incident, actor=request.user, **serializer.validated_data)
+        return self._written(Response(self._body(involvement), status=status.HTTP_201_CREATED))
+
+    @extend_schema(request=InvolvementUpdateSerializer, responses={200: InvolvementSerializer})
+    def partial_update(self, request: Request, reference: str, pk: str) -> Response:
+        involvement = self.get_object()
+        require(request.user, involvement.incident, Action.MANAGE_VENDORS)
+        serializer = InvolvementUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.involvement_update(involvement=involvement, actor=request.user, data=serializer.validated_data)
+        return self._written(Response(self._body(involvement)))
+
+    def destroy(self, request: Request, reference: str, pk: str) -> Response:
+        involvement = self.get_object()
+        services.involvement_remove(involvement=involvement, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

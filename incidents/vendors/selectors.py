@@ -1,0 +1,110 @@
+"""Reads of the vendor registry and of vendors' involvement, and who may see which.
+
+- The registry is seen by everyone signed in but vendor collaborators
+  (``permissions.may_see_vendor_registry``); for them every registry read is empty, and the views
+  answer 404.
+- What the registry says about incidents (a vendor's incidents, "involved in open incidents",
+  the open-incident counts) goes through ``incidents_visible_to``: a restricted incident the
+  viewer is not on is neither listed nor counted.
+- On an incident, a vendor collaborator sees only their own company's involvement
+  (``User.vendor``); none without one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from accounts.models import User
+
+from ..models import OPEN_STATUSES, Incident, Vendor, VendorInvolvement
+from ..permissions import may_see_vendor_registry
+from ..selectors import incident_get, incidents_visible_to, sees_internal
+from .filters import VendorFilter
+
+
+def registry_for(viewer: User) -> QuerySet[Vendor]:
+    """The registry as ``viewer`` may read it: all of it, or nothing for vendor collaborators."""
+    if not viewer.is_authenticated or not may_see_vendor_registry(viewer):
+        return Vendor.objects.none()
+    return Vendor.objects.all()
+
+
+def involvements_visible_to(viewer: User) -> QuerySet[VendorInvolvement]:
+    """Involvements on incidents ``viewer`` may see (the registry's side: staff only)."""
+    return VendorInvolvement.objects.filter(incident__in=incidents_visible_to(viewer))
+
+
+def open_involvements(viewer: User) -> QuerySet[VendorInvolvement]:
+    return involvements_visible_to(viewer).filter(incident__status__in=OPEN_STATUSES)
+
+
+def with_open_incidents(queryset: QuerySet[Vendor], viewer: User) -> QuerySet[Vendor]:
+    """Each vendor with ``open_incidents``: how many open incidents ``viewer`` may see it is
+    involved in (a subquery in the same query, so a page costs one query whatever its length)."""
+    counts = (
+        open_involvements(viewer)
+        .filter(vendor=OuterRef("pk"))
+        .order_by()
+        .values("vendor")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return queryset.annotate(open_incidents=Coalesce(Subquery(counts, output_field=IntegerField()), 0))
+
+
+def vendor_filter(*, viewer: User, filters: dict[str, Any] | None = None) -> VendorFilter:
+    """The registry's search and filters over what ``viewer`` may read, each row with its count
+    of open incidents. Check ``is_valid()`` before ``.qs``."""
+    queryset = with_open_incidents(registry_for(viewer), viewer)
+    return VendorFilter(filters or {}, queryset=queryset, viewer=viewer)
+
+
+def vendor_get(*, viewer: User, vendor_id: int) -> Vendor | None:
+    return registry_for(viewer).filter(pk=vendor_id).first()
+
+
+def vendor_incidents(*, viewer: User, vendor: Vendor) -> QuerySet[VendorInvolvement]:
+    """The vendor's page: its involvements on incidents ``viewer`` may see, each with its
+    incident, newest incident first. One query whatever the number."""
+    return (
+        involvements_visible_to(viewer)
+        .filter(vendor=vendor)
+        .select_related("incident")
+        .order_by("-incident__created_at", "-incident_id")
+    )
+
+
+def involvements_for(viewer: User, incident: Incident) -> QuerySet[VendorInvolvement]:
+    """The vendors on ``incident`` that ``viewer`` may know about (the caller has established
+    that ``viewer`` sees the incident): all of them for staff; for a vendor collaborator, their
+    own company's involvement only, and none when their account names no company."""
+    queryset = VendorInvolvement.objects.filter(incident=incident)
+    if sees_internal(viewer):
+        return queryset
+    vendor_id = getattr(viewer, "vendor_id", None)
+    return queryset.filter(vendor_id=vendor_id) if vendor_id else queryset.none()
+
+
+def involvements_shown(viewer: User, incident: Incident) -> list[VendorInvolvement]:
+    """The incident page's vendors panel: one query, each involvement with its vendor."""
+    return list(involvements_for(viewer, incident).select_related("vendor").order_by("added_at", "id"))
+
+
+def involvement_get(*, viewer: User, reference: str, involvement_id: int) -> VendorInvolvement | None:
+    """One involvement on a visible incident, as ``involvements_for`` allows; else None (404)."""
+    incident = incident_get(viewer=viewer, reference=reference)
+    if incident is None:
+        return None
+    involvement = involvements_for(viewer, incident).select_related("vendor").filter(pk=involvement_id).first()
+    if involvement is not None:
+        involvement.incident = incident
+    return involvement
+
+
+def vendor_choices(*, incident: Incident) -> QuerySet[Vendor]:
+    """The add form's choices: the registry minus vendors already on ``incident``."""
+    on_it = VendorInvolvement.objects.filter(incident=incident, vendor=OuterRef("pk"))
+    return Vendor.objects.filter(~Exists(on_it))

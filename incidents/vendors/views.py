@@ -1,0 +1,211 @@
+"""Browser views: the registry (``/vendors/``: list, detail, add, edit) and the incident page's
+vendors panel (add an involvement, change its role or reference, remove it). Thin: parse, call a
+service or selector, answer.
+
+Vendor collaborators never see the registry: every registry URL is a 404 for them, like an
+incident they are not on. Registry writes are for admins and incident leads; others get the
+pages without the buttons, and a 403 if they post anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from .. import live
+from .. import views as case_views
+from ..models import Incident, VendorTier
+from ..permissions import case_permissions, may_edit_vendor_registry, may_see_vendor_registry
+from . import selectors, services
+from .forms import InvolvementChangeForm, InvolvementForm, VendorForm
+from .panel import panel_context
+
+VENDOR_PAGE_SIZE = 50
+
+
+def _registry_or_404(request: HttpRequest) -> None:
+    if not may_see_vendor_registry(request.user):
+        raise Http404("No such page.")
+
+
+def _add_errors(form: Any, exc: ValidationError) -> None:
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+@login_required
+def vendor_list(request: HttpRequest) -> HttpResponse:
+    """``GET /vendors/``: search (name, domain) and filters (tier, involved in open incidents)."""
+    _registry_or_404(request)
+    vendor_filter = selectors.vendor_filter(viewer=request.user, filters=request.GET)
+    queryset = vendor_filter.qs if vendor_filter.is_valid() else vendor_filter.queryset
+    page = Paginator(queryset, getattr(settings, "VENDOR_PAGE_SIZE", VENDOR_PAGE_SIZE)).get_page(
+        request.GET.get("page")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "vendors/list.html",
+        {
+            "filter": vendor_filter,
+            "page": page,
+            "tiers": VendorTier.choices,
+            "selected_tiers": request.GET.getlist("tier"),
+            "query": query.urlencode(),
+            "can_edit": may_edit_vendor_registry(request.user),
+        },
+    )
+
+
+@login_required
+def vendor_detail(request: HttpRequest, vendor_id: int) -> HttpResponse:
+    """``GET /vendors/<id>/``: the vendor and every incident the viewer may see it involved in."""
+    _registry_or_404(request)
+    vendor = selectors.vendor_get(viewer=request.user, vendor_id=vendor_id)
+    if vendor is None:
+        raise Http404("No such vendor.")
+    return render(
+        request,
+        "vendors/detail.html",
+        {
+            "vendor": vendor,
+            "involvements": selectors.vendor_incidents(viewer=request.user, vendor=vendor),
+            "can_edit": may_edit_vendor_registry(request.user),
+        },
+    )
+
+
+def _form_page(request: HttpRequest, form: VendorForm, vendor: Any = None, status: int = 200) -> HttpResponse:
+    return render(request, "vendors/form.html", {"form": form, "vendor": vendor}, status=status)
+
+
+@login_required
+def vendor_create(request: HttpRequest) -> HttpResponse:
+    _registry_or_404(request)
+    if not may_edit_vendor_registry(request.user):
+        raise PermissionDenied(services.REGISTRY_REFUSAL)
+    form = VendorForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                vendor = services.vendor_create(actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                _add_errors(form, exc)
+            else:
+                messages.success(request, f"Added {vendor.name} to the registry.")
+                return redirect(vendor)
+        return _form_page(request, form, status=400)
+    return _form_page(request, form)
+
+
+@login_required
+def vendor_edit(request: HttpRequest, vendor_id: int) -> HttpResponse:
+    _registry_or_404(request)
+    vendor = selectors.vendor_get(viewer=request.user, vendor_id=vendor_id)
+    if vendor is None:
+        raise Http404("No such vendor.")
+    if not may_edit_vendor_registry(request.user):
+        raise PermissionDenied(services.REGISTRY_REFUSAL)
+    form = VendorForm(request.POST or None, initial=VendorForm.initial_for(vendor))
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.vendor_update(vendor=vendor, actor=request.user, data=form.cleaned_data)
+            except ValidationError as exc:
+                _add_errors(form, exc)
+            else:
+                messages.success(request, f"Saved {vendor.name}.")
+                return redirect(vendor)
+        return _form_page(request, form, vendor, status=400)
+    return _form_page(request, form, vendor)
+
+
+# --- The incident page's vendors panel ---------------------------------------------------------
+def _panel(request: HttpRequest, incident: Incident, *, status: int = 200, **parts: Any) -> HttpResponse:
+    context = {"incident": incident, "can": case_permissions(request.user, incident)}
+    context.update(panel_context(request, incident, **parts))
+    return render(request, "incidents/_vendors.html", context, status=status)
+
+
+def _answer(
+    request: HttpRequest, incident: Incident, *, saved: str | None, error: str = "", **parts: Any
+) -> HttpResponseBase:
+    """``saved`` is the success message; None when refused (``error``, or a form in ``parts``)."""
+    if request.htmx:
+        if saved is None:
+            return _panel(request, incident, vendor_notice=error, **parts)
+        response = _panel(request, incident, vendor_notice=saved)
+        return live.with_updates(request, response, incident, changed="vendor")
+    if saved is None:
+        messages.error(request, error or "The vendor could not be added: see the form.")
+        return redirect(incident)
+    messages.success(request, saved)
+    return redirect(incident)
+
+
+@login_required
+@require_POST
+def involvement_add(request: HttpRequest, reference: str) -> HttpResponseBase:
+    """``POST /incidents/<ref>/vendors/``: a vendor from the registry, its role and reference."""
+    incident = case_views._visible_or_404(request.user, reference)
+    form = InvolvementForm(request.POST, choices=selectors.vendor_choices(incident=incident))
+    if form.is_valid():
+        try:
+            involvement = services.involvement_add(incident=incident, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            label = involvement.get_role_display().lower()
+            return _answer(request, incident, saved=f"Added {involvement.vendor.name} as {label}.")
+    # PermissionDenied is raised before the form is looked at by the service: a 403 page.
+    error = " ".join(str(message) for messages_ in form.errors.values() for message in messages_)
+    return _answer(request, incident, saved=None, error=error, vendor_form=form)
+
+
+def _involvement_or_404(request: HttpRequest, reference: str, involvement_id: int) -> Any:
+    involvement = selectors.involvement_get(viewer=request.user, reference=reference, involvement_id=involvement_id)
+    if involvement is None:
+        raise Http404("No such vendor on this incident.")
+    return involvement
+
+
+@login_required
+@require_POST
+def involvement_change(request: HttpRequest, reference: str, involvement_id: int) -> HttpResponseBase:
+    """``POST /incidents/<ref>/vendors/<id>/``: a new role and/or vendor reference."""
+    involvement = _involvement_or_404(request, reference, involvement_id)
+    incident = involvement.incident
+    form = InvolvementChangeForm(request.POST)
+    if not form.is_valid():
+        error = " ".join(str(m) for ms in form.errors.values() for m in ms)
+        return _answer(request, incident, saved=None, error=error)
+    try:
+        changes = services.involvement_update(
+            involvement=involvement, actor=request.user, data=form.changes(involvement)
+        )
+    except ValidationError as exc:
+        return _answer(request, incident, saved=None, error=" ".join(exc.messages))
+    if not changes:
+        return _answer(request, incident, saved="Nothing changed.")
+    return _answer(request, incident, saved=f"Saved {involvement.vendor.name}'s part in {incident.reference}.")
+
+
+@login_required
+@require_POST
+def involvement_remove(request: HttpRequest, reference: str, involvement_id: int) -> HttpResponseBase:
+    """``POST /incidents/<ref>/vendors/<id>/remove/``."""
+    involvement = _involvement_or_404(request, reference, involvement_id)
+    services.involvement_remove(involvement=involvement, actor=request.user)
+    return _answer(request, involvement.incident, saved=f"Removed {involvement.vendor.name} from this incident.")
