@@ -284,6 +284,9 @@ SPECTACULAR_SETTINGS = {
         "SeverityEnum": "incidents.models.Severity",
         "IndicatorRoleEnum": "incidents.models.IndicatorRole",
         "VendorRoleEnum": "incidents.models.VendorRole",
+        # An access item's state, its steps' from/to and the step's "to": one enum.
+        "AccessStateEnum": "incidents.models.AccessState",
+        "AccessKindEnum": "incidents.models.AccessKind",
     },
 }
 

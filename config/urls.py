@@ -6,7 +6,7 @@ from incidents.api import FindingViewSet, IncidentViewSet, TaskViewSet
 from incidents.converters import REFERENCE_REGEX
 from incidents.evidence.api import EvidenceViewSet, LegalHoldView
 from incidents.indicators.api import IndicatorLookupView, IndicatorViewSet
-from incidents.vendors.api import InvolvementViewSet, VendorViewSet
+from incidents.vendors.api import InvolvementViewSet, KnownAccessViewSet, VendorAccessViewSet, VendorViewSet
 
 from . import health
 from .docs import DocsView, SchemaView
@@ -20,6 +20,12 @@ router.register(
     rf"incidents/(?P<reference>{REFERENCE_REGEX})/indicators", IndicatorViewSet, basename="incident-indicator"
 )
 router.register(rf"incidents/(?P<reference>{REFERENCE_REGEX})/vendors", InvolvementViewSet, basename="incident-vendor")
+router.register(
+    rf"incidents/(?P<reference>{REFERENCE_REGEX})/vendors/(?P<involvement_id>\d+)/access",
+    VendorAccessViewSet,
+    basename="incident-vendor-access",
+)
+router.register(r"vendors/(?P<vendor_id>\d+)/known-access", KnownAccessViewSet, basename="vendor-known-access")
 router.register("vendors", VendorViewSet, basename="vendor")
 
 api_urlpatterns = [

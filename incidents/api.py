@@ -160,6 +160,13 @@ class TransitionSerializer(StrictFieldsMixin, serializers.Serializer):
         help_text="Not to closed (POST …/close/ asks for a resolution), nor out of it (POST …/reopen/ asks why).",
     )
     version = serializers.IntegerField(min_value=1, required=False, help_text="Optional optimistic-lock check.")
+    override_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=1_000,
+        help_text="To contained while an entry-point vendor's access is still active: why (lead or admin; "
+        "recorded with the items). Without it that move is a 400 on to naming the items.",
+    )
 
 
 class CloseSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -310,6 +317,7 @@ class IncidentViewSet(
             incident=incident,
             to=serializer.validated_data["to"],
             version=serializer.validated_data.get("version"),
+            override_reason=serializer.validated_data.get("override_reason", ""),
             actor=request.user,
         )
         return Response(self._written(incident))

@@ -18,6 +18,7 @@ from .models import (
     Membership,
     Task,
     TaskNote,
+    VendorAccess,
     VendorInvolvement,
     Verb,
 )
@@ -273,4 +274,53 @@ def vendor_removed_event(*, involvement: VendorInvolvement, actor: User | None) 
         internal=True,
         **_involvement(involvement),
         role=involvement.role,
+    )
+
+
+# Access items and containment overrides name vendors and our systems: internal, like the rest.
+def vendor_access_added_event(
+    *, involvement: VendorInvolvement, items: list[VendorAccess], actor: User | None, from_registry: bool = False
+) -> Activity:
+    """One entry per batch: one item added by hand, or what a fill from the registry copied."""
+    return _entry(
+        involvement.incident,
+        actor,
+        Verb.VENDOR_ACCESS_ADDED,
+        internal=True,
+        **_involvement(involvement),
+        access_ids=[item.pk for item in items],
+        labels=[item.label for item in items],
+        from_registry=from_registry,
+    )
+
+
+def vendor_access_stepped_event(
+    *, access: VendorAccess, actor: User | None, old: str, new: str, note: str = ""
+) -> Activity:
+    involvement = access.involvement
+    return _entry(
+        involvement.incident,
+        actor,
+        Verb.VENDOR_ACCESS_STEPPED,
+        internal=True,
+        **_involvement(involvement),
+        access_id=access.pk,
+        label=access.label,
+        old=old,
+        new=new,
+        note=note,
+    )
+
+
+def containment_overridden_event(
+    *, incident: Incident, actor: User | None, reason: str, items: list[dict[str, Any]], override_id: int
+) -> Activity:
+    return _entry(
+        incident,
+        actor,
+        Verb.CONTAINMENT_OVERRIDDEN,
+        internal=True,
+        override_id=override_id,
+        reason=reason,
+        items=items,
     )

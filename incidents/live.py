@@ -156,7 +156,13 @@ PANELS: dict[str, Panel] = {
         ),
         # Its list comes lazily with the detail page's context (incidents/vendors/panel.py).
         Panel(
-            "vendors", "incidents/_vendors.html", (("vendors_count", "vendors-count"), ("vendors_list", "vendors-list"))
+            "vendors",
+            "incidents/_vendors.html",
+            (
+                ("vendors_count", "vendors-count"),
+                ("vendors_checklist", "vendors-checklist"),
+                ("vendors_list", "vendors-list"),
+            ),
         ),
     )
 }
@@ -189,6 +195,9 @@ PANELS_BY_VERB: dict[str, frozenset[str]] = {
     "vendor_involved": frozenset({"vendors"}),
     "vendor_role_changed": frozenset({"vendors"}),
     "vendor_removed": frozenset({"vendors"}),
+    "vendor_access_added": frozenset({"vendors"}),
+    "vendor_access_stepped": frozenset({"vendors"}),
+    "containment_overridden": frozenset({"vendors"}),
 }
 # What an in-place write's own response already redraws (``with_updates(changed=…)``).
 PANEL_OF_WRITE = {

@@ -449,6 +449,9 @@ class Verb(models.TextChoices):
     VENDOR_INVOLVED = "vendor_involved", "Vendor involved"
     VENDOR_ROLE_CHANGED = "vendor_role_changed", "Vendor role changed"
     VENDOR_REMOVED = "vendor_removed", "Vendor removed"
+    VENDOR_ACCESS_ADDED = "vendor_access_added", "Vendor access added"
+    VENDOR_ACCESS_STEPPED = "vendor_access_stepped", "Vendor access step"
+    CONTAINMENT_OVERRIDDEN = "containment_overridden", "Containment guard overridden"
 
 
 def _task_status_text(value: Any) -> str:
@@ -459,6 +462,12 @@ def _task_status_text(value: Any) -> str:
 def _vendor_role_text(value: Any) -> str:
     """A vendor's role as the activity log says it ("entry point"), whatever an old entry holds."""
     return VendorRole(value).label.lower() if value in VendorRole.values else str(value)
+
+
+def _access_state_text(value: Any) -> str:
+    """An access state as the activity log says it ("verified unused")."""
+    labels = {"active": "active", "revoked": "revoked", "rotated": "rotated", "verified_unused": "verified unused"}
+    return labels.get(value, str(value))
 
 
 def _change_text(field: str, change: dict[str, Any]) -> str:
@@ -567,6 +576,17 @@ class Activity(SharedContent):
                 return f"changed the vendor {d.get('vendor')}: {fields}"
             case Verb.VENDOR_REMOVED:
                 return f"removed the vendor {d.get('vendor')} (was {_vendor_role_text(d.get('role'))})"
+            case Verb.VENDOR_ACCESS_ADDED:
+                labels = d.get("labels", [])
+                source = " from the registry" if d.get("from_registry") else ""
+                return f"added {d.get('vendor')}'s access{source}: {', '.join(labels)}"
+            case Verb.VENDOR_ACCESS_STEPPED:
+                note = f": {d['note']}" if d.get("note") else ""
+                old, new = (_access_state_text(d.get(key)) for key in ("old", "new"))
+                return f"moved {d.get('vendor')}'s {d.get('label')} from {old} to {new}{note}"
+            case Verb.CONTAINMENT_OVERRIDDEN:
+                labels = ", ".join(item.get("label", "") for item in d.get("items", []))
+                return f"marked it contained with vendor access still active ({labels}): {d.get('reason')}"
         return self.verb
 
 
@@ -927,3 +947,149 @@ class VendorInvolvement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vendor_id} on {self.incident_id} ({self.role})"
+
+
+# --- Vendor access inventory (issue 9, second slice; docs/architecture.md "Vendors") -----------
+class AccessKind(models.TextChoices):
+    USER_ACCOUNT = "user_account", "User account"
+    SERVICE_ACCOUNT = "service_account", "Service account"
+    API_TOKEN = "api_token", "API token"
+    OAUTH_GRANT = "oauth_grant", "OAuth grant"
+    SSH_KEY = "ssh_key", "SSH key"
+    VPN_ACCOUNT = "vpn_account", "VPN account"
+    NETWORK_PATH = "network_path", "Network path"
+    SHARED_MAILBOX = "shared_mailbox", "Shared mailbox"
+    PHYSICAL_BADGE = "physical_badge", "Physical badge"
+    OTHER = "other", "Other"
+
+
+# Access with no secret left to rotate once revoked: a revoked OAuth grant is gone, a closed
+# firewall path has no credential, a collected badge is a piece of plastic. These may go from
+# revoked straight to verified unused; every other kind is rotated (or replaced) first.
+NOTHING_TO_ROTATE = frozenset({AccessKind.OAUTH_GRANT, AccessKind.NETWORK_PATH, AccessKind.PHYSICAL_BADGE})
+
+
+class AccessState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    REVOKED = "revoked", "Revoked"
+    ROTATED = "rotated", "Rotated / replaced"
+    VERIFIED_UNUSED = "verified_unused", "Verified unused"
+
+
+class VendorKnownAccess(models.Model):
+    """Access the registry knows a vendor holds into us; copied into an incident's inventory by
+    ``vendors.services.access_fill_from_registry``."""
+
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="known_access")
+    kind = models.CharField(max_length=20, choices=AccessKind.choices)
+    system = models.CharField(max_length=200)
+    identifier = models.CharField(max_length=300)
+    privilege = models.CharField(max_length=200, blank=True)
+    notes = models.TextField(blank=True, validators=[MaxLengthValidator(2_000)])
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "vendor known access"
+        constraints = [
+            # Also the index the vendor page and the fill read by.
+            models.UniqueConstraint(
+                fields=["vendor", "kind", "system", "identifier"], name="vendor_known_access_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=AccessKind.values), name="vendor_known_access_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.identifier} on {self.system}"
+
+
+class VendorAccess(models.Model):
+    """One piece of a vendor's access into us on one incident, moving active → revoked →
+    rotated → verified unused one step at a time (``vendors.services.access_step``; each step a
+    ``VendorAccessStep``). Written only through the services."""
+
+    involvement = models.ForeignKey(VendorInvolvement, on_delete=models.PROTECT, related_name="access_items")
+    kind = models.CharField(max_length=20, choices=AccessKind.choices)
+    system = models.CharField(max_length=200)
+    identifier = models.CharField(max_length=300)
+    privilege = models.CharField(max_length=200, blank=True)
+    state = models.CharField(max_length=16, choices=AccessState.choices, default=AccessState.ACTIVE)
+    # Set with the last step, verified unused: from when nobody used it.
+    verified_unused_since = models.DateTimeField(null=True, blank=True)
+    known = models.ForeignKey(
+        VendorKnownAccess, null=True, blank=True, on_delete=models.SET_NULL, related_name="incident_items"
+    )
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    added_at = models.DateTimeField(default=timezone.now)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["added_at", "id"]
+        verbose_name_plural = "vendor access"
+        constraints = [
+            # One item per piece of access and involvement; also the index the panel reads by.
+            models.UniqueConstraint(
+                fields=["involvement", "kind", "system", "identifier"], name="vendor_access_unique"
+            ),
+            models.CheckConstraint(condition=models.Q(kind__in=AccessKind.values), name="vendor_access_kind_valid"),
+            models.CheckConstraint(condition=models.Q(state__in=AccessState.values), name="vendor_access_state_valid"),
+            models.CheckConstraint(
+                condition=models.Q(state=AccessState.VERIFIED_UNUSED, verified_unused_since__isnull=False)
+                | (~models.Q(state=AccessState.VERIFIED_UNUSED) & models.Q(verified_unused_since__isnull=True)),
+                name="vendor_access_verified_since",
+            ),
+        ]
+        indexes = [
+            # The open-access view and the containment guard: active items.
+            models.Index(fields=["state", "involvement"], name="vendor_access_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.identifier}"
+
+    @property
+    def label(self) -> str:
+        """How the checklist names it: "API token svc-nw-ci"."""
+        return f"{self.get_kind_display()} {self.identifier}"
+
+
+class VendorAccessStep(models.Model):
+    """One step of an access item's state, with who, when and how (append-only)."""
+
+    access = models.ForeignKey(VendorAccess, on_delete=models.PROTECT, related_name="steps")
+    from_state = models.CharField(max_length=16, choices=AccessState.choices)
+    to_state = models.CharField(max_length=16, choices=AccessState.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    note = models.TextField(
+        "how / evidence", blank=True, validators=[MaxLengthValidator(2_000)],
+        help_text="How it was done or verified (required for verified unused).",
+    )  # fmt: skip
+    verified_unused_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.access_id}: {self.from_state} → {self.to_state}"
+
+
+class ContainmentOverride(models.Model):
+    """An incident moved to contained while entry-point vendor access was still active: who,
+    when, why, and which items (as they were named then)."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="containment_overrides")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    reason = models.TextField(validators=[MaxLengthValidator(1_000)])
+    # [{"id", "vendor", "kind", "identifier", "label"}] of the items still active.
+    items = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"override on {self.incident_id} at {self.at:%Y-%m-%d %H:%M}"

@@ -54,7 +54,8 @@ class Action(StrEnum):
     DOWNLOAD_EVIDENCE = "download_evidence"  # download evidence files and read text excerpts (audited)
     TRANSFER_EVIDENCE = "transfer_evidence"  # record a transfer of custody of an evidence item
     LEGAL_HOLD = "legal_hold"  # place or release a legal hold on the incident
-    MANAGE_VENDORS = "manage_vendors"  # add a vendor's involvement, change its role or reference, remove it
+    MANAGE_VENDORS = "manage_vendors"  # vendors' involvement (add, role, reference, remove) and their access items
+    OVERRIDE_CONTAINMENT = "override_containment"  # mark contained while entry-point vendor access is active
 
 
 S = Standing
@@ -79,7 +80,12 @@ RULES: dict[Action, frozenset[Standing]] = {
     # Which vendor was the entry point is what containment will be checked against (the
     # containment guard, issue 9): members working the case decide it, like the status. Not a
     # vendor collaborator (their company's own role), not a non-member writer.
+    # Their access items too (add, fill from the registry, step): the containment checklist is
+    # the case's record, kept by the people working it.
     Action.MANAGE_VENDORS: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),
+    # Declaring containment while an entry-point vendor's access is still active is the lead's
+    # call (or an admin's), with a recorded reason; responders move the status otherwise.
+    Action.OVERRIDE_CONTAINMENT: frozenset({S.ADMIN, S.LEAD}),
 }
 
 # What each refusal tells the person (PermissionDenied → 403 / an error message).
@@ -97,6 +103,9 @@ REFUSALS: dict[Action, str] = {
     Action.TRANSFER_EVIDENCE: "Only members working this incident (its lead and responders) may transfer evidence.",
     Action.LEGAL_HOLD: "Only the incident's lead or an admin may place or release a legal hold.",
     Action.MANAGE_VENDORS: "Only members working this incident (its lead and responders) may change its vendors.",
+    Action.OVERRIDE_CONTAINMENT: (
+        "Only the incident's lead or an admin may mark it contained while vendor access is still active."
+    ),
 }
 
 # The vendor registry is global (no incident to stand on): by global role. Admins and incident

@@ -347,9 +347,15 @@ def _locked_for_status_change(incident: Incident, actor: User, version: int | No
     return current
 
 
-def incident_transition(*, incident: Incident, to: str, actor: User, version: int | None = None) -> Incident:
+def incident_transition(
+    *, incident: Incident, to: str, actor: User, version: int | None = None, override_reason: str = ""
+) -> Incident:
     """Move the incident to status ``to`` if NIST's flow allows it, keeping the milestones true
     (``_enter_status``).
+
+    Entering contained is refused while an entry-point vendor's access is still active
+    (``vendors.containment.ContainmentBlocked``, a ValidationError on ``to``) unless
+    ``override_reason`` is given by someone who may override (recorded with the items).
 
     Closing and reopening are moves of the flow too, but each asks for more than a status, so
     they have their own services: ``to="closed"`` and any move out of closed are refused here
@@ -382,6 +388,10 @@ def incident_transition(*, incident: Incident, to: str, actor: User, version: in
                     ]
                 }
             )
+        if to == Status.CONTAINED:
+            from .vendors.containment import containment_check  # vendors.services imports this module
+
+            containment_check(incident=current, actor=actor, override_reason=override_reason)
         now = timezone.now()
         _enter_status(current, to, now)
         current.save()

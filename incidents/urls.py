@@ -89,6 +89,23 @@ urlpatterns = [
     ),
     # Vendors (incidents/vendors/): the registry and the incident page's vendors panel.
     path("vendors/", vendor_views.vendor_list, name="vendor-list"),
+    path("vendors/access/", vendor_views.open_access, name="vendor-open-access"),
+    path("incidents/<reference:reference>/contain/", vendor_views.containment_override, name="contain"),
+    path(
+        "incidents/<reference:reference>/vendors/<int:involvement_id>/access/",
+        vendor_views.access_add,
+        name="vendor-access-add",
+    ),
+    path(
+        "incidents/<reference:reference>/vendors/<int:involvement_id>/access/fill/",
+        vendor_views.access_fill,
+        name="vendor-access-fill",
+    ),
+    path(
+        "incidents/<reference:reference>/vendors/<int:involvement_id>/access/<int:access_id>/step/",
+        vendor_views.access_step,
+        name="vendor-access-step",
+    ),
     path("vendors/new/", vendor_views.vendor_create, name="vendor-create"),
     path("vendors/<int:vendor_id>/", vendor_views.vendor_detail, name="vendor-detail"),
     path("vendors/<int:vendor_id>/edit/", vendor_views.vendor_edit, name="vendor-edit"),

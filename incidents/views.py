@@ -46,6 +46,7 @@ from .permissions import (
     may_open_incidents,
     member_candidates,
 )
+from .vendors.containment import ContainmentBlocked
 from .vendors.panel import panel_context as vendor_panel_context
 
 
@@ -256,6 +257,10 @@ def incident_transition(request: HttpRequest, reference: str) -> HttpResponse:
     version = int(raw_version) if raw_version else None
     try:
         incident = services.incident_transition(incident=incident, to=to, actor=request.user, version=version)
+    except ContainmentBlocked as exc:
+        # Entry-point vendor access is still active: the confirmation page lists it and asks why.
+        messages.error(request, " ".join(exc.messages))
+        return redirect("incidents:contain", reference=incident.reference)
     except services.ConflictError as exc:
         messages.error(request, str(exc))
     except PermissionDenied as exc:

@@ -7,21 +7,40 @@
 - ``/api/v1/incidents/{reference}/vendors/``: the vendors on an incident (a vendor collaborator:
   their own company's only). ``GET``, ``POST`` (``vendor`` id, ``role``, ``vendor_reference``),
   ``GET/PATCH/DELETE {id}/`` (role and reference; ``Action.MANAGE_VENDORS``).
+- ``/api/v1/incidents/{reference}/vendors/{involvement_id}/access/``: the involvement's access
+  items. ``GET``, ``POST`` (kind, system, identifier, privilege), ``GET {id}/``,
+  ``POST {id}/step/`` (``to``, ``note``, ``verified_unused_since``), ``POST fill/`` (copy the
+  registry's known access). Writes: ``Action.MANAGE_VENDORS``.
+- ``/api/v1/vendors/{vendor_id}/known-access/``: what the registry knows the vendor holds.
+  ``GET``, ``POST`` (registry editors). 404 for vendor collaborators.
 """
 
 from __future__ import annotations
 
+from django.db.models import Prefetch
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Scope
 from config.serializers import StrictFieldsMixin
 
-from ..api import IncidentChildMixin
-from ..models import VENDOR_DOMAINS_MAX, Vendor, VendorInvolvement, VendorRole, VendorTier
+from ..api import IncidentChildMixin, may_read_back
+from ..models import (
+    VENDOR_DOMAINS_MAX,
+    AccessKind,
+    AccessState,
+    Vendor,
+    VendorAccess,
+    VendorAccessStep,
+    VendorInvolvement,
+    VendorKnownAccess,
+    VendorRole,
+    VendorTier,
+)
 from ..permissions import Action, may_see_vendor_registry, require
 from ..selectors import sees_internal
 from . import selectors, services
@@ -232,3 +251,185 @@ class InvolvementViewSet(
         involvement = self.get_object()
         services.involvement_remove(involvement=involvement, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Access items ------------------------------------------------------------------------------
+class AccessStepSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField(help_text="Who took the step (null for vendor collaborators).")
+
+    class Meta:
+        model = VendorAccessStep
+        fields = ["from_state", "to_state", "actor", "at", "note", "verified_unused_since"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_actor(self, step: VendorAccessStep) -> str | None:
+        viewer = self.context.get("viewer")
+        if viewer is None or not sees_internal(viewer) or step.actor is None:
+            return None
+        return step.actor.username
+
+
+class VendorAccessSerializer(serializers.ModelSerializer):
+    steps = AccessStepSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = VendorAccess
+        fields = [
+            "id", "kind", "system", "identifier", "privilege", "state", "verified_unused_since", "known",
+            "added_at", "state_changed_at", "steps",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class VendorAccessCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+    kind = serializers.ChoiceField(choices=AccessKind.choices)
+    system = serializers.CharField(max_length=200, validators=[_no_nul])
+    identifier = serializers.CharField(max_length=300, validators=[_no_nul])
+    privilege = serializers.CharField(required=False, allow_blank=True, max_length=200, validators=[_no_nul])
+
+    read_only_names = frozenset(VendorAccessSerializer.Meta.fields)
+    read_only_messages = {
+        "state": "Move it with POST …/access/{id}/step/ (one step at a time).",
+        "verified_unused_since": "Given with the verified unused step: POST …/access/{id}/step/.",
+    }
+
+
+class VendorAccessStepWriteSerializer(StrictFieldsMixin, serializers.Serializer):
+    to = serializers.ChoiceField(
+        choices=AccessState.choices,
+        help_text="The next state: active → revoked → rotated → verified_unused (revoked → verified_unused "
+        "for OAuth grants, network paths and physical badges).",
+    )
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=2_000, validators=[_no_nul], help_text="How; required "
+        "for verified_unused (how it was verified)."
+    )  # fmt: skip
+    verified_unused_since = serializers.DateTimeField(required=False, help_text="Required for verified_unused.")
+
+
+class VendorAccessViewSet(
+    IncidentChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = VendorAccessSerializer
+    lookup_value_regex = r"\d+"
+
+    def get_involvement(self) -> VendorInvolvement:
+        if not hasattr(self, "_involvement"):
+            involvement = (
+                selectors.involvements_for(self.request.user, self.get_incident())
+                .select_related("vendor")
+                .filter(pk=self.kwargs["involvement_id"])
+                .first()
+            )
+            if involvement is None:
+                raise Http404
+            involvement.incident = self.get_incident()
+            self._involvement = involvement
+        return self._involvement
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return VendorAccess.objects.none()
+        steps = Prefetch("steps", queryset=VendorAccessStep.objects.select_related("actor").order_by("at", "id"))
+        return (
+            VendorAccess.objects.filter(involvement=self.get_involvement())
+            .prefetch_related(steps)
+            .order_by("added_at", "id")
+        )
+
+    def get_serializer_context(self) -> dict:
+        return {**super().get_serializer_context(), "viewer": self.request.user}
+
+    def get_object(self) -> VendorAccess:
+        access = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
+        if access is None:
+            raise Http404
+        access.involvement = self.get_involvement()
+        return access
+
+    def _body(self, access: VendorAccess) -> dict:
+        return VendorAccessSerializer(self.get_object_by_pk(access.pk), context=self.get_serializer_context()).data
+
+    def get_object_by_pk(self, pk: int) -> VendorAccess:
+        return self.get_queryset().get(pk=pk)
+
+    @extend_schema(request=VendorAccessCreateSerializer, responses={201: VendorAccessSerializer})
+    def create(self, request: Request, reference: str, involvement_id: str) -> Response:
+        involvement = self.get_involvement()
+        require(request.user, involvement.incident, Action.MANAGE_VENDORS)
+        serializer = VendorAccessCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        access = services.access_add(involvement=involvement, actor=request.user, **serializer.validated_data)
+        return self._written(Response(self._body(access), status=status.HTTP_201_CREATED))
+
+    @extend_schema(request=VendorAccessStepWriteSerializer, responses={200: VendorAccessSerializer})
+    @action(detail=True, methods=["post"])
+    def step(self, request: Request, reference: str, involvement_id: str, pk: str) -> Response:
+        access = self.get_object()
+        require(request.user, access.involvement.incident, Action.MANAGE_VENDORS)
+        serializer = VendorAccessStepWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.access_step(access=access, actor=request.user, **serializer.validated_data)
+        return self._written(Response(self._body(access)))
+
+    @extend_schema(request=None, responses={200: VendorAccessSerializer(many=True)})
+    @action(detail=False, methods=["post"])
+    def fill(self, request: Request, reference: str, involvement_id: str) -> Response:
+        """Copy the vendor's known access from the registry; answers the items added."""
+        involvement = self.get_involvement()
+        added = services.access_fill_from_registry(involvement=involvement, actor=request.user)
+        rows = self.get_queryset().filter(pk__in=[item.pk for item in added])
+        data = VendorAccessSerializer(rows, many=True, context=self.get_serializer_context()).data
+        if not may_read_back(request, self):
+            data = [{"id": row["id"]} for row in data]
+        return Response(data)
+
+
+# --- Known access (the registry) ---------------------------------------------------------------
+class KnownAccessSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = VendorKnownAccess
+        fields = ["id", "kind", "system", "identifier", "privilege", "notes", "created_at"]
+        read_only_fields = fields
+
+
+class KnownAccessWriteSerializer(StrictFieldsMixin, serializers.Serializer):
+    kind = serializers.ChoiceField(choices=AccessKind.choices)
+    system = serializers.CharField(max_length=200, validators=[_no_nul])
+    identifier = serializers.CharField(max_length=300, validators=[_no_nul])
+    privilege = serializers.CharField(required=False, allow_blank=True, max_length=200, validators=[_no_nul])
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=2_000, validators=[_no_nul])
+
+    read_only_names = frozenset(KnownAccessSerializer.Meta.fields)
+
+
+class KnownAccessViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = KnownAccessSerializer
+    read_scope = Scope.INCIDENTS_READ
+    write_scope = Scope.INCIDENTS_WRITE
+    http_method_names = ["get", "post", "head", "options"]
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        if not may_see_vendor_registry(request.user):
+            raise Http404
+
+    def get_vendor(self) -> Vendor:
+        vendor = selectors.vendor_get(viewer=self.request.user, vendor_id=int(self.kwargs["vendor_id"]))
+        if vendor is None:
+            raise Http404
+        return vendor
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return VendorKnownAccess.objects.none()
+        return selectors.known_access(self.get_vendor())
+
+    @extend_schema(request=KnownAccessWriteSerializer, responses={201: KnownAccessSerializer})
+    def create(self, request: Request, vendor_id: str) -> Response:
+        vendor = self.get_vendor()
+        serializer = KnownAccessWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        known = services.known_access_add(vendor=vendor, actor=request.user, **serializer.validated_data)
+        return Response(KnownAccessSerializer(known).data, status=status.HTTP_201_CREATED)

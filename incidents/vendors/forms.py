@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from ..models import Vendor, VendorInvolvement, VendorRole, VendorTier
+from ..models import AccessKind, AccessState, Vendor, VendorInvolvement, VendorRole, VendorTier
 
 _SPLIT = re.compile(r"[\s,;]+")
 
@@ -74,3 +74,25 @@ class InvolvementChangeForm(forms.Form):
         if "vendor_reference" in self.data:
             data["vendor_reference"] = self.cleaned_data.get("vendor_reference", "")
         return data
+
+
+class AccessAddForm(forms.Form):
+    kind = forms.ChoiceField(choices=AccessKind.choices)
+    system = forms.CharField(max_length=200)
+    identifier = forms.CharField(max_length=300)
+    privilege = forms.CharField(required=False, max_length=200)
+
+
+class AccessStepForm(forms.Form):
+    to = forms.ChoiceField(choices=AccessState.choices)
+    note = forms.CharField(required=False, max_length=2_000)
+    verified_unused_since = forms.DateTimeField(required=False)
+
+
+class ContainmentOverrideForm(forms.Form):
+    version = forms.IntegerField(min_value=1)
+    override_reason = forms.CharField(
+        label="Why mark it contained anyway?",
+        max_length=1_000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "e.g. disabled on the vendor side at 14:00"}),
+    )

@@ -8,9 +8,11 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from ..models import Incident, VendorInvolvement, VendorRole
+from ..models import AccessKind, AccessState, ContainmentOverride, Incident, VendorInvolvement, VendorRole
 from ..permissions import Action, may, may_see_vendor_registry
-from . import selectors
+from ..selectors import sees_internal
+from . import selectors, services
+from .containment import Checklist
 from .forms import InvolvementForm
 
 
@@ -23,7 +25,30 @@ class InvolvementList:
 
     @cached_property
     def items(self) -> list[VendorInvolvement]:
-        return selectors.involvements_shown(self.viewer, self.incident)
+        """Each involvement with ``access`` (its items, each with ``next_choices``: the steps
+        ``access_step`` accepts) and ``checklist`` (``containment.Checklist``)."""
+        involvements = selectors.involvements_shown(self.viewer, self.incident)
+        for involvement in involvements:
+            involvement.access = list(involvement.access_items.all())
+            for item in involvement.access:
+                allowed = services.next_states(item)
+                item.next_choices = [(state, AccessState(state).label) for state in allowed]
+                item.may_verify = AccessState.VERIFIED_UNUSED in allowed
+            involvement.checklist = Checklist.of(involvement.access)
+        return involvements
+
+    @cached_property
+    def checklist(self) -> Checklist:
+        """Over every vendor on the incident: "3 of 5 vendor access items revoked; …"."""
+        return Checklist.of(item for involvement in self.items for item in involvement.access)
+
+    @cached_property
+    def overrides(self) -> list[ContainmentOverride]:
+        """Staff only: an override names every vendor's items. No query without access items:
+        an override needs some, and they are never deleted (nor their involvement removed)."""
+        if not sees_internal(self.viewer) or not any(involvement.access for involvement in self.items):
+            return []
+        return selectors.containment_overrides(self.incident)
 
 
 def panel_context(
@@ -39,6 +64,7 @@ def panel_context(
         "vendor_form": vendor_form if manages else None,
         "vendor_notice": vendor_notice,
         "vendor_roles": VendorRole.choices,
+        "access_kinds": AccessKind.choices,
         # Vendor collaborators never see the registry: their company's name is not a link.
         "vendor_links": may_see_vendor_registry(viewer),
     }

@@ -14,12 +14,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from accounts.models import User
 
-from ..models import OPEN_STATUSES, Incident, Vendor, VendorInvolvement
+from ..models import (
+    OPEN_STATUSES,
+    AccessState,
+    ContainmentOverride,
+    Incident,
+    Vendor,
+    VendorAccess,
+    VendorInvolvement,
+    VendorKnownAccess,
+)
 from ..permissions import may_see_vendor_registry
 from ..selectors import incident_get, incidents_visible_to, sees_internal
 from .filters import VendorFilter
@@ -89,8 +98,52 @@ def involvements_for(viewer: User, incident: Incident) -> QuerySet[VendorInvolve
 
 
 def involvements_shown(viewer: User, incident: Incident) -> list[VendorInvolvement]:
-    """The incident page's vendors panel: one query, each involvement with its vendor."""
-    return list(involvements_for(viewer, incident).select_related("vendor").order_by("added_at", "id"))
+    """The incident page's vendors panel: two queries, each involvement with its vendor and its
+    access items (``access_items.all()``, oldest first)."""
+    items = Prefetch("access_items", queryset=VendorAccess.objects.order_by("added_at", "id"))
+    return list(
+        involvements_for(viewer, incident).select_related("vendor").prefetch_related(items).order_by("added_at", "id")
+    )
+
+
+def containment_overrides(incident: Incident) -> list[ContainmentOverride]:
+    """The incident's containment overrides, newest first, with who made them (one query)."""
+    return list(ContainmentOverride.objects.filter(incident=incident).select_related("actor"))
+
+
+def access_get(*, viewer: User, involvement: VendorInvolvement, access_id: int) -> VendorAccess | None:
+    access = VendorAccess.objects.filter(involvement=involvement, pk=access_id).first()
+    if access is not None:
+        access.involvement = involvement
+    return access
+
+
+def open_access(viewer: User) -> QuerySet[VendorAccess]:
+    """``/vendors/access/``: every active access item on open incidents ``viewer`` may see
+    (nothing for vendor collaborators), each with its vendor and incident, one query."""
+    if not viewer.is_authenticated or not may_see_vendor_registry(viewer):
+        return VendorAccess.objects.none()
+    return (
+        VendorAccess.objects.filter(state=AccessState.ACTIVE, involvement__in=open_involvements(viewer).values("pk"))
+        .select_related("involvement__vendor", "involvement__incident")
+        .order_by("involvement__vendor__name", "involvement__incident__reference", "added_at", "id")
+    )
+
+
+def vendor_active_access(*, viewer: User, vendor: Vendor) -> QuerySet[VendorAccess]:
+    """The vendor's page ("is all their access closed?"): its active items on any incident
+    ``viewer`` may see, open or closed (a closed case with active access is still open access)."""
+    return (
+        VendorAccess.objects.filter(
+            state=AccessState.ACTIVE, involvement__in=involvements_visible_to(viewer).filter(vendor=vendor).values("pk")
+        )
+        .select_related("involvement__incident")
+        .order_by("involvement__incident__reference", "added_at", "id")
+    )
+
+
+def known_access(vendor: Vendor) -> QuerySet[VendorKnownAccess]:
+    return VendorKnownAccess.objects.filter(vendor=vendor).order_by("id")
 
 
 def involvement_get(*, viewer: User, reference: str, involvement_id: int) -> VendorInvolvement | None:

@@ -22,7 +22,20 @@ from config.services import model_update
 
 from .. import events
 from ..indicators.normalize import normalize
-from ..models import VENDOR_DOMAINS_MAX, Incident, Vendor, VendorInvolvement, VendorRole, VendorTier
+from ..models import (
+    NOTHING_TO_ROTATE,
+    VENDOR_DOMAINS_MAX,
+    AccessKind,
+    AccessState,
+    Incident,
+    Vendor,
+    VendorAccess,
+    VendorAccessStep,
+    VendorInvolvement,
+    VendorKnownAccess,
+    VendorRole,
+    VendorTier,
+)
 from ..permissions import Action, may_edit_vendor_registry, require
 from ..services import _touch
 
@@ -221,19 +234,236 @@ def involvement_remove(*, involvement: VendorInvolvement, actor: User) -> None:
     it was and in what role."""
     incident = involvement.incident
     require(actor, incident, Action.MANAGE_VENDORS)
+    count = VendorAccess.objects.filter(involvement=involvement).count()
+    if count:
+        # The access items are the containment record (VendorAccess.involvement is PROTECT).
+        noun = "item" if count == 1 else "items"
+        raise ValidationError(
+            {"vendor": [f"{involvement.vendor.name} has {count} access {noun} on this incident: it stays."]}
+        )
     with transaction.atomic():
         events.vendor_removed_event(involvement=involvement, actor=actor)
         VendorInvolvement.objects.filter(pk=involvement.pk).delete()
         _touch(incident, timezone.now())
 
 
+# --- Access inventory --------------------------------------------------------------------------
+ACCESS_FIELDS = ("kind", "system", "identifier", "privilege")
+
+# The state machine: forward, one step at a time. Revoked goes straight to verified unused only
+# for kinds with nothing to rotate (models.NOTHING_TO_ROTATE: OAuth grants, network paths,
+# physical badges).
+NEXT_STATES: dict[str, tuple[str, ...]] = {
+    AccessState.ACTIVE: (AccessState.REVOKED,),
+    AccessState.REVOKED: (AccessState.ROTATED,),
+    AccessState.ROTATED: (AccessState.VERIFIED_UNUSED,),
+    AccessState.VERIFIED_UNUSED: (),
+}
+STEP_NOTE_MAX = 2_000
+
+
+def next_states(access: VendorAccess) -> tuple[str, ...]:
+    """Where ``access`` may go next (the forms offer these, ``access_step`` accepts only these)."""
+    if access.state == AccessState.REVOKED and access.kind in NOTHING_TO_ROTATE:
+        return (AccessState.ROTATED, AccessState.VERIFIED_UNUSED)
+    return NEXT_STATES[access.state]
+
+
+def _one_line(value: str | None) -> str:
+    return " ".join((value or "").split())
+
+
+def _access_cleaned(kind: str, system: str, identifier: str, privilege: str) -> dict[str, str]:
+    data = {
+        "kind": kind,
+        "system": _one_line(system),
+        "identifier": _one_line(identifier),
+        "privilege": _one_line(privilege),
+    }
+    errors: dict[str, list[str]] = {}
+    if kind not in AccessKind.values:
+        errors["kind"] = [f"Choose one of: {', '.join(AccessKind.values)}."]
+    for name in ("system", "identifier"):
+        if not data[name]:
+            errors[name] = ["This field is required."]
+    if errors:
+        raise ValidationError(errors)
+    return data
+
+
+def _involvement_locked(involvement: VendorInvolvement) -> None:
+    # Serializes writes to one involvement's inventory (the duplicate checks below).
+    VendorInvolvement.objects.select_for_update().filter(pk=involvement.pk).first()
+
+
+def access_add(
+    *,
+    involvement: VendorInvolvement,
+    actor: User,
+    kind: str,
+    system: str,
+    identifier: str,
+    privilege: str = "",
+) -> VendorAccess:
+    """Record a piece of the vendor's access into us on this incident, active
+    (``Action.MANAGE_VENDORS``). The same kind, system and identifier twice is a ValidationError
+    on ``identifier``."""
+    incident = involvement.incident
+    require(actor, incident, Action.MANAGE_VENDORS)
+    data = _access_cleaned(kind, system, identifier, privilege)
+    now = timezone.now()
+    access = VendorAccess(involvement=involvement, added_by=actor, added_at=now, state_changed_at=now, **data)
+    access.full_clean(exclude=["involvement", "added_by", "known"], validate_constraints=False)
+    with transaction.atomic():
+        _involvement_locked(involvement)
+        if VendorAccess.objects.filter(involvement=involvement, **{k: data[k] for k in ACCESS_FIELDS[:3]}).exists():
+            raise ValidationError({"identifier": [f"{access.label} on {access.system} is already listed."]})
+        access.save()
+        events.vendor_access_added_event(involvement=involvement, items=[access], actor=actor)
+        _touch(incident, now)
+    return access
+
+
+def access_fill_from_registry(*, involvement: VendorInvolvement, actor: User) -> list[VendorAccess]:
+    """Copy the vendor's known access (the registry) into this incident's inventory, active,
+    skipping what is already listed (same kind, system and identifier). Returns what was added
+    (one activity entry for the batch; none when nothing was)."""
+    incident = involvement.incident
+    require(actor, incident, Action.MANAGE_VENDORS)
+    now = timezone.now()
+    with transaction.atomic():
+        _involvement_locked(involvement)
+        listed = set(VendorAccess.objects.filter(involvement=involvement).values_list("kind", "system", "identifier"))
+        added: list[VendorAccess] = []
+        for known in VendorKnownAccess.objects.filter(vendor_id=involvement.vendor_id).order_by("id"):
+            key = (known.kind, known.system, known.identifier)
+            if key in listed:
+                continue
+            listed.add(key)
+            added.append(
+                VendorAccess(
+                    involvement=involvement,
+                    kind=known.kind,
+                    system=known.system,
+                    identifier=known.identifier,
+                    privilege=known.privilege,
+                    known=known,
+                    added_by=actor,
+                    added_at=now,
+                    state_changed_at=now,
+                )
+            )
+        if not added:
+            return []
+        for access in added:
+            access.save()
+        events.vendor_access_added_event(involvement=involvement, items=added, actor=actor, from_registry=True)
+        _touch(incident, now)
+    return added
+
+
+def _state_label(state: str) -> str:
+    return AccessState(state).label.lower() if state in AccessState.values else state
+
+
+def access_step(
+    *,
+    access: VendorAccess,
+    actor: User,
+    to: str,
+    note: str = "",
+    verified_unused_since: Any = None,
+) -> VendorAccessStep:
+    """Move ``access`` one step forward (``NEXT_STATES``; ``Action.MANAGE_VENDORS``), recording
+    who, when and how. A skip, a step back or staying put is a ValidationError on ``to``;
+    verified unused needs ``note`` (how it was verified) and ``verified_unused_since`` (not in
+    the future)."""
+    involvement = access.involvement
+    incident = involvement.incident
+    require(actor, incident, Action.MANAGE_VENDORS)
+    note = (note or "").strip()
+    if to not in AccessState.values:
+        raise ValidationError({"to": [f"Choose one of: {', '.join(AccessState.values)}."]})
+    if len(note) > STEP_NOTE_MAX:
+        raise ValidationError({"note": [f"At most {STEP_NOTE_MAX:,} characters."]})
+    now = timezone.now()
+    with transaction.atomic():
+        current = VendorAccess.objects.select_for_update().get(pk=access.pk)
+        allowed = next_states(current)
+        if to not in allowed:
+            if current.state == to:
+                message = f"{current.label} is already {_state_label(to)}."
+            elif not allowed:
+                message = f"{current.label} is verified unused: that is its last step."
+            else:
+                options = " or ".join(_state_label(state) for state in allowed)
+                message = (
+                    f"{current.label} is {_state_label(current.state)}: its next step is {options}, "
+                    f"not {_state_label(to)} (steps go forward one at a time)."
+                )
+            raise ValidationError({"to": [message]})
+        errors: dict[str, list[str]] = {}
+        if to == AccessState.VERIFIED_UNUSED:
+            if not note:
+                errors["note"] = ["Say how it was verified unused (which logs, which period)."]
+            if verified_unused_since is None:
+                errors["verified_unused_since"] = ["Say since when it has been unused."]
+            elif verified_unused_since > now:
+                errors["verified_unused_since"] = ["Cannot be in the future."]
+        elif verified_unused_since is not None:
+            errors["verified_unused_since"] = ["Only the verified unused step has a date since."]
+        if errors:
+            raise ValidationError(errors)
+        old = current.state
+        current.state = to
+        current.state_changed_at = now
+        current.verified_unused_since = verified_unused_since if to == AccessState.VERIFIED_UNUSED else None
+        current.save(update_fields=["state", "state_changed_at", "verified_unused_since"])
+        step = VendorAccessStep.objects.create(
+            access=current,
+            from_state=old,
+            to_state=to,
+            actor=actor,
+            at=now,
+            note=note,
+            verified_unused_since=current.verified_unused_since,
+        )
+        current.involvement = involvement
+        events.vendor_access_stepped_event(access=current, actor=actor, old=old, new=to, note=note)
+        _touch(incident, now)
+    access.state, access.state_changed_at = current.state, now
+    access.verified_unused_since = current.verified_unused_since
+    return step
+
+
+def known_access_add(
+    *, vendor: Vendor, actor: User, kind: str, system: str, identifier: str, privilege: str = "", notes: str = ""
+) -> VendorKnownAccess:
+    """Record in the registry access ``vendor`` is known to hold (registry editors). The same
+    kind, system and identifier twice is a ValidationError on ``identifier``."""
+    _require_editor(actor)
+    data = _access_cleaned(kind, system, identifier, privilege)
+    known = VendorKnownAccess(vendor=vendor, created_by=actor, notes=(notes or "").strip(), **data)
+    known.full_clean(exclude=["vendor", "created_by"], validate_constraints=False)
+    with transaction.atomic():
+        if VendorKnownAccess.objects.filter(vendor=vendor, **{k: data[k] for k in ACCESS_FIELDS[:3]}).exists():
+            raise ValidationError({"identifier": [f"{known} is already known."]})
+        known.save()
+    return known
+
+
 __all__ = [
     "VENDOR_EDITABLE_FIELDS",
     "VendorInUseError",
     "VendorTier",
+    "access_add",
+    "access_fill_from_registry",
+    "access_step",
     "involvement_add",
     "involvement_remove",
     "involvement_update",
+    "known_access_add",
+    "next_states",
     "vendor_create",
     "vendor_delete",
     "vendor_update",

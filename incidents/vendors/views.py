@@ -21,11 +21,20 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from .. import live
+from .. import services as case_services
 from .. import views as case_views
-from ..models import Incident, VendorTier
-from ..permissions import case_permissions, may_edit_vendor_registry, may_see_vendor_registry
+from ..models import Incident, Status, VendorTier
+from ..permissions import Action, case_permissions, may, may_edit_vendor_registry, may_see_vendor_registry
 from . import selectors, services
-from .forms import InvolvementChangeForm, InvolvementForm, VendorForm
+from .containment import entry_point_active
+from .forms import (
+    AccessAddForm,
+    AccessStepForm,
+    ContainmentOverrideForm,
+    InvolvementChangeForm,
+    InvolvementForm,
+    VendorForm,
+)
 from .panel import panel_context
 
 VENDOR_PAGE_SIZE = 50
@@ -82,9 +91,19 @@ def vendor_detail(request: HttpRequest, vendor_id: int) -> HttpResponse:
         {
             "vendor": vendor,
             "involvements": selectors.vendor_incidents(viewer=request.user, vendor=vendor),
+            "active_access": selectors.vendor_active_access(viewer=request.user, vendor=vendor),
+            "known_access": selectors.known_access(vendor),
             "can_edit": may_edit_vendor_registry(request.user),
         },
     )
+
+
+@login_required
+def open_access(request: HttpRequest) -> HttpResponse:
+    """``GET /vendors/access/``: every active vendor access item on open incidents the viewer
+    may see. 404 for vendor collaborators, like the rest of the registry."""
+    _registry_or_404(request)
+    return render(request, "vendors/access.html", {"items": selectors.open_access(request.user)})
 
 
 def _form_page(request: HttpRequest, form: VendorForm, vendor: Any = None, status: int = 200) -> HttpResponse:
@@ -209,3 +228,97 @@ def involvement_remove(request: HttpRequest, reference: str, involvement_id: int
     involvement = _involvement_or_404(request, reference, involvement_id)
     services.involvement_remove(involvement=involvement, actor=request.user)
     return _answer(request, involvement.incident, saved=f"Removed {involvement.vendor.name} from this incident.")
+
+
+# --- Access items (the panel's checklist) -------------------------------------------------------
+def _refused(request: HttpRequest, incident: Incident, exc: ValidationError) -> HttpResponseBase:
+    return _answer(request, incident, saved=None, error=" ".join(exc.messages))
+
+
+@login_required
+@require_POST
+def access_add(request: HttpRequest, reference: str, involvement_id: int) -> HttpResponseBase:
+    """``POST /incidents/<ref>/vendors/<id>/access/``: kind, system, identifier, privilege."""
+    involvement = _involvement_or_404(request, reference, involvement_id)
+    incident = involvement.incident
+    form = AccessAddForm(request.POST)
+    if not form.is_valid():
+        error = " ".join(f"{name}: {m}" for name, ms in form.errors.items() for m in ms)
+        return _answer(request, incident, saved=None, error=error)
+    try:
+        access = services.access_add(involvement=involvement, actor=request.user, **form.cleaned_data)
+    except ValidationError as exc:
+        return _refused(request, incident, exc)
+    return _answer(request, incident, saved=f"Added {involvement.vendor.name}'s {access.label}.")
+
+
+@login_required
+@require_POST
+def access_fill(request: HttpRequest, reference: str, involvement_id: int) -> HttpResponseBase:
+    """``POST /incidents/<ref>/vendors/<id>/access/fill/``: copy the registry's known access."""
+    involvement = _involvement_or_404(request, reference, involvement_id)
+    added = services.access_fill_from_registry(involvement=involvement, actor=request.user)
+    if not added:
+        return _answer(request, involvement.incident, saved="Nothing to add: the registry's known access is listed.")
+    noun = "item" if len(added) == 1 else "items"
+    return _answer(request, involvement.incident, saved=f"Added {len(added)} access {noun} from the registry.")
+
+
+@login_required
+@require_POST
+def access_step(request: HttpRequest, reference: str, involvement_id: int, access_id: int) -> HttpResponseBase:
+    """``POST /incidents/<ref>/vendors/<id>/access/<access_id>/step/``: ``to``, ``note`` and,
+    for verified unused, ``verified_unused_since``."""
+    involvement = _involvement_or_404(request, reference, involvement_id)
+    incident = involvement.incident
+    access = selectors.access_get(viewer=request.user, involvement=involvement, access_id=access_id)
+    if access is None:
+        raise Http404("No such access item.")
+    form = AccessStepForm(request.POST)
+    if not form.is_valid():
+        error = " ".join(f"{name}: {m}" for name, ms in form.errors.items() for m in ms)
+        return _answer(request, incident, saved=None, error=error)
+    try:
+        services.access_step(access=access, actor=request.user, **form.cleaned_data)
+    except ValidationError as exc:
+        return _refused(request, incident, exc)
+    state = access.get_state_display().lower()
+    return _answer(request, incident, saved=f"{involvement.vendor.name}'s {access.label} is now {state}.")
+
+
+@login_required
+def containment_override(request: HttpRequest, reference: str) -> HttpResponse:
+    """``/incidents/<ref>/contain/``: where a refused move to contained lands. Lists the entry-point
+    access still active and, for those who may override, asks why; the POST moves the incident
+    with the reason recorded."""
+    incident = case_views._visible_or_404(request.user, reference)
+    if not may(request.user, Action.TRANSITION, incident):
+        raise PermissionDenied("Only members working this incident (its lead and responders) may change its status.")
+    form = ContainmentOverrideForm(request.POST or None, initial={"version": incident.version})
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                case_services.incident_transition(
+                    incident=incident, to=Status.CONTAINED, actor=request.user, **form.cleaned_data
+                )
+            except case_services.ConflictError as exc:
+                form.add_error(None, str(exc))
+                status = 409
+            except (ValidationError, PermissionDenied) as exc:
+                form.add_error(None, exc.messages if isinstance(exc, ValidationError) else str(exc))
+            else:
+                messages.success(request, f"{incident.reference} is now contained (override recorded).")
+                return redirect(incident)
+    return render(
+        request,
+        "vendors/contain.html",
+        {
+            "incident": incident,
+            "items": list(entry_point_active(incident)),
+            "form": form,
+            "may_override": may(request.user, Action.OVERRIDE_CONTAINMENT, incident),
+        },
+        status=status,
+    )

@@ -106,8 +106,18 @@ def real_url(writer) -> Callable[[str], str]:
     assert vendor.status_code == 201, vendor.content
     involvement = writer.post(f"{LIST}{reference}/vendors/", {"vendor": vendor.json()["id"]}, format="json")
     assert involvement.status_code == 201, involvement.content
+    # An access item on the involvement (".../vendors/{involvement_id}/access/{id}/").
+    access = writer.post(
+        f"{LIST}{reference}/vendors/{involvement.json()['id']}/access/",
+        {"kind": "api_token", "system": "CI", "identifier": "svc-nw-ci"},
+        format="json",
+    )
+    assert access.status_code == 201, access.content
 
     def fill(path: str) -> str:
+        path = path.replace("{involvement_id}", str(involvement.json()["id"]))
+        path = path.replace("{vendor_id}", str(vendor.json()["id"]))
+        path = path.replace("/access/{id}/", f"/access/{access.json()['id']}/")
         path = path.replace("{reference}/vendors/{id}/", f"{reference}/vendors/{involvement.json()['id']}/")
         path = path.replace("/vendors/{id}/", f"/vendors/{vendor.json()['id']}/")
         path = path.replace("{reference}", reference)

@@ -114,10 +114,16 @@ TABLE: dict[str, dict[str, tuple[str, ...]]] = {
         "may": (ADMIN, LEAD),
         "may_not": (RESPONDER, VENDOR, OBSERVER, WRITER, READER),
     },
-    # Vendors (proven cell by cell in tests/incidents/test_vendors_involvement.py).
+    # Vendors (proven cell by cell in tests/incidents/test_vendors_involvement.py; the access
+    # items, under the same row, in tests/incidents/test_vendors_access.py).
     "manage_vendors": {
         "may": (ADMIN, LEAD, RESPONDER),
         "may_not": (VENDOR, OBSERVER, WRITER, READER),
+    },
+    # Proven cell by cell in tests/incidents/test_vendors_containment.py.
+    "override_containment": {
+        "may": (ADMIN, LEAD),
+        "may_not": (RESPONDER, VENDOR, OBSERVER, WRITER, READER),
     },
 }
 
@@ -132,6 +138,9 @@ REFUSED = {
     "update_any_task": "You may only tick tasks assigned to you.",
     "update_own_task": "You may not change tasks on this incident.",
     "manage_vendors": "Only members working this incident (its lead and responders) may change its vendors.",
+    "override_containment": (
+        "Only the incident's lead or an admin may mark it contained while vendor access is still active."
+    ),
 }
 
 PERSONAS = {

@@ -62,3 +62,14 @@ def test_demo_vendors_and_what_the_vendor_collaborator_sees_of_them():
     assert VendorInvolvement.objects.filter(role="affected").values_list("vendor__name", flat=True).get() == (
         "Fabrikam Payments"
     )
+
+
+def test_demo_containment_checklist_of_the_contractor_breach():
+    from incidents.models import VendorAccess
+    from incidents.vendors.containment import Checklist
+
+    _seed()
+    ai = Incident.objects.get(restricted=True)
+    items = VendorAccess.objects.filter(involvement__incident=ai).order_by("added_at", "id")
+    assert Checklist.of(items).text == "2 of 3 vendor access items revoked; API token svc-nw-ci still active."
+    assert list(items.values_list("state", flat=True)) == ["active", "rotated", "verified_unused"]

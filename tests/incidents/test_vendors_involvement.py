@@ -275,7 +275,7 @@ class TestPanel:
         services.involvement_add(incident=incident, vendor=northwind, actor=lead)
         response = client.get(f"/incidents/{incident.reference}/live/", {"since": token})
         swapped = set(re.findall(r'hx-swap-oob="innerHTML:#([\w-]+)"', response.content.decode()))
-        assert swapped == {"vendors-count", "vendors-list", "case-activity", "live-status"}
+        assert swapped == {"vendors-count", "vendors-checklist", "vendors-list", "case-activity", "live-status"}
 
 
 # --- The API ----------------------------------------------------------------------------------

@@ -170,8 +170,9 @@ class TestBrowser:
             services.involvement_add(incident=incident, vendor=vendor, actor=lead)
         client = login(responder)
         # 1 session, 2 user, 3 the vendor, 4 its involvements on incidents the viewer may see, each
-        # with its incident (one query, joined): the same with 1 or 10.
-        with django_assert_num_queries(4):
+        # with its incident (one query, joined), 5 its access still active on those incidents
+        # (with their incidents), 6 its known access in the registry: the same with 1 or 10.
+        with django_assert_num_queries(6):
             response = client.get(f"/vendors/{vendor.pk}/")
         assert response.content.decode().count('class="vendor-incident"') == count
 

@@ -18,7 +18,18 @@ from accounts.models import Role, User
 from incidents import services
 from incidents.evidence import services as evidence
 from incidents.indicators import services as indicators
-from incidents.models import Category, Incident, MemberRole, Playbook, Resolution, Severity, Status, VendorRole
+from incidents.models import (
+    AccessKind,
+    AccessState,
+    Category,
+    Incident,
+    MemberRole,
+    Playbook,
+    Resolution,
+    Severity,
+    Status,
+    VendorRole,
+)
 from incidents.vendors import services as vendors
 
 # Development-only credentials, printed by `make run`.
@@ -313,9 +324,29 @@ class Command(BaseCommand):
             )  # fmt: skip
         users["vendor"].vendor = registry["Northwind Data Labs"]
         users["vendor"].save(update_fields=["vendor"])
-        vendors.involvement_add(
-            incident=ai, vendor=registry["Northwind Data Labs"], actor=lead, role=VendorRole.ENTRY_POINT,
+        # What the registry knows Northwind holds, copied into the breach's inventory, then the
+        # containment so far: the checklist reads "2 of 3 vendor access items revoked; API token
+        # svc-nw-ci still active."
+        northwind = registry["Northwind Data Labs"]
+        for kind, system, identifier, privilege in [
+            (AccessKind.API_TOKEN, "GitLab CI", "svc-nw-ci", "maintainer on ml-platform"),
+            (AccessKind.SSH_KEY, "ML training cluster", "nw-runner@ci-01", "sudo on GPU nodes"),
+            (AccessKind.OAUTH_GRANT, "Google Workspace", "Northwind Labeller app", "drive.readonly"),
+        ]:  # fmt: skip
+            vendors.known_access_add(
+                vendor=northwind, actor=admin, kind=kind, system=system, identifier=identifier, privilege=privilege
+            )
+        entry = vendors.involvement_add(
+            incident=ai, vendor=northwind, actor=lead, role=VendorRole.ENTRY_POINT,
             vendor_reference="NW-SEC-2291",
+        )  # fmt: skip
+        _, ssh_key, oauth = vendors.access_fill_from_registry(involvement=entry, actor=lead)
+        vendors.access_step(access=ssh_key, actor=lead, to=AccessState.REVOKED, note="Key removed from authorized_keys")
+        vendors.access_step(access=ssh_key, actor=lead, to=AccessState.ROTATED, note="Runner re-keyed; new key ours")
+        vendors.access_step(access=oauth, actor=lead, to=AccessState.REVOKED, note="Grant removed in the admin console")
+        vendors.access_step(
+            access=oauth, actor=lead, to=AccessState.VERIFIED_UNUSED, note="Workspace audit log: no token use",
+            verified_unused_since=timezone.now() - timedelta(days=2),
         )  # fmt: skip
         vendors.involvement_add(
             incident=ai, vendor=registry["Tailspin Forensics"], actor=lead, role=VendorRole.SUPPORTING
