@@ -25,6 +25,16 @@ from .selectors import sees_internal
 from .services import OPEN_TASKS_CANCEL, OPEN_TASKS_KEEP
 
 
+def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
+    """A service's ValidationError on ``form``: each message under its field when the form has
+    that field, else at the top of the form."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
 class UserChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, user: User) -> str:
         full = user.get_full_name()

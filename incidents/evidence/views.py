@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import live
 from .. import views as case_views
+from ..forms import add_service_errors
 from ..models import Evidence, Incident
 from ..permissions import REFUSALS, Action, case_permissions, may
 from . import downloads, manifest, selectors, services
@@ -42,15 +43,6 @@ def _content_length(request: HttpRequest) -> int:
         return int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return 0
-
-
-def _add_errors(form: Any, exc: ValidationError) -> None:
-    """A service's errors on the form: under their field when the form has it, else on top."""
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc)
-        return
-    for field, errors in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
 
 
 def _json_errors(form: Any) -> dict[str, list[str]]:
@@ -171,7 +163,7 @@ def _upload_checked(request: HttpRequest, incident: Incident) -> HttpResponseBas
                 incident=incident, actor=request.user, files=form.cleaned_data["file"], **form.metadata()
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
     if created is None:
         return _answer(request, incident, form_name="upload_form", form=form, saved=None)
     saved = f"Added {len(created)} evidence file{'' if len(created) == 1 else 's'}."
@@ -201,7 +193,7 @@ def evidence_text_add(request: HttpRequest, reference: str) -> HttpResponseBase:
                 **form.metadata(),
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
     if created is None:
         return _answer(request, incident, form_name="text_form", form=form, saved=None)
     saved = f"Added the excerpt “{created.name}”."
@@ -278,7 +270,7 @@ def legal_hold(request: HttpRequest, reference: str) -> HttpResponseBase:
         try:
             change(incident=incident, actor=request.user, reason=form.cleaned_data["reason"])
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             notice = "Placed a legal hold: evidence cannot be purged." if placing else "Released the legal hold."
     if request.htmx:

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from .. import live
 from .. import views as case_views
+from ..forms import add_service_errors
 from ..models import Incident, Indicator, Tlp
 from ..permissions import Action, case_permissions, require
 from . import selectors, services, stix
@@ -27,14 +28,6 @@ from .forms import ConfirmForm, ExtractForm, IndicatorEditForm, IndicatorForm
 from .panel import panel_context
 
 _TRUE = ("1", "true", "on", "yes")
-
-
-def _add_errors(form: Any, exc: ValidationError) -> None:
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc)
-        return
-    for field, errors in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
 
 
 def _panel(
@@ -84,7 +77,7 @@ def indicator_add(request: HttpRequest, reference: str) -> HttpResponseBase:
         try:
             created = services.indicator_add(incident=incident, actor=request.user, **form.fields_for_service())
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
     if created is None:
         return _answer(request, incident, saved=None, indicator_form=form)
     return _answer(request, incident, saved=f"Added the {created.label}.")
@@ -209,7 +202,7 @@ def indicator_edit(request: HttpRequest, reference: str, indicator_id: int) -> H
     try:
         changes = services.indicator_update(indicator=indicator, actor=request.user, data=form.changes())
     except ValidationError as exc:
-        _add_errors(form, exc)
+        add_service_errors(form, exc)
         return _edit_refused(request, incident, form, status=400)
     saved = f"Saved the {indicator.label}." if changes else f"Nothing changed on the {indicator.label}."
     if not request.htmx:

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from .. import live
 from .. import services as case_services
 from .. import views as case_views
+from ..forms import add_service_errors
 from ..models import Incident, Status, VendorTier
 from ..permissions import Action, case_permissions, may, may_edit_vendor_registry, may_see_vendor_registry
 from . import selectors, services
@@ -43,14 +44,6 @@ VENDOR_PAGE_SIZE = 50
 def _registry_or_404(request: HttpRequest) -> None:
     if not may_see_vendor_registry(request.user):
         raise Http404("No such page.")
-
-
-def _add_errors(form: Any, exc: ValidationError) -> None:
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc)
-        return
-    for field, errors in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
 
 
 @login_required
@@ -121,7 +114,7 @@ def vendor_create(request: HttpRequest) -> HttpResponse:
             try:
                 vendor = services.vendor_create(actor=request.user, **form.cleaned_data)
             except ValidationError as exc:
-                _add_errors(form, exc)
+                add_service_errors(form, exc)
             else:
                 messages.success(request, f"Added {vendor.name} to the registry.")
                 return redirect(vendor)
@@ -143,7 +136,7 @@ def vendor_edit(request: HttpRequest, vendor_id: int) -> HttpResponse:
             try:
                 services.vendor_update(vendor=vendor, actor=request.user, data=form.cleaned_data)
             except ValidationError as exc:
-                _add_errors(form, exc)
+                add_service_errors(form, exc)
             else:
                 messages.success(request, f"Saved {vendor.name}.")
                 return redirect(vendor)
@@ -184,7 +177,7 @@ def involvement_add(request: HttpRequest, reference: str) -> HttpResponseBase:
         try:
             involvement = services.involvement_add(incident=incident, actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             label = involvement.get_role_display().lower()
             return _answer(request, incident, saved=f"Added {involvement.vendor.name} as {label}.")
