@@ -107,17 +107,25 @@ class IncidentEditForm(IncidentForm):
         pass
 
 
+INTERNAL_LABEL = "Internal (hidden from vendor collaborators)"
+
+
+def offer_internal(form: forms.BaseForm, incident: Incident | None, viewer: User | None) -> None:
+    """The ``internal`` tick of case content (``SharedContent``: findings, tasks, evidence,
+    indicators): ticked by default on a restricted incident, and not offered to vendor
+    collaborators, whose own contributions are never internal (the services enforce both)."""
+    if incident is not None:
+        form.fields["internal"].initial = incident.restricted
+    if viewer is not None and not sees_internal(viewer):
+        del form.fields["internal"]
+
+
 class SharedContentForm(forms.ModelForm):
-    """Adds the ``internal`` tick of case content (``SharedContent``): ticked by default on a
-    restricted incident, and not offered to vendor collaborators, whose own contributions are
-    never internal (the service enforces both)."""
+    """A model form for case content with its ``internal`` tick (``offer_internal``)."""
 
     def __init__(self, *args: Any, incident: Incident | None = None, viewer: User | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if incident is not None:
-            self.fields["internal"].initial = incident.restricted
-        if viewer is not None and not sees_internal(viewer):
-            del self.fields["internal"]
+        offer_internal(self, incident, viewer)
 
 
 class FindingForm(SharedContentForm):
@@ -125,7 +133,7 @@ class FindingForm(SharedContentForm):
         model = Finding
         fields = ["body", "internal"]
         widgets = {"body": forms.Textarea(attrs={"rows": 3, "placeholder": "What did you find? Markdown works."})}
-        labels = {"body": "New finding", "internal": "Internal (hidden from vendor collaborators)"}
+        labels = {"body": "New finding", "internal": INTERNAL_LABEL}
 
 
 class TaskForm(SharedContentForm):

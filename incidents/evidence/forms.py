@@ -10,8 +10,8 @@ from django.forms.utils import ErrorDict
 
 from accounts.models import User
 
+from ..forms import INTERNAL_LABEL, offer_internal
 from ..models import Incident
-from ..selectors import sees_internal
 from .services import HOLD_REASON_MAX, REASON_MAX, RECIPIENT_MAX, TEXT_MAX_CHARS
 
 
@@ -49,7 +49,7 @@ class EvidenceForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "e.g. fw-edge-01, M365 tenant"}),
     )
     description = forms.CharField(required=False, max_length=5_000, widget=forms.Textarea(attrs={"rows": 2}))
-    internal = forms.BooleanField(required=False, label="Internal (hidden from vendor collaborators)")
+    internal = forms.BooleanField(required=False, label=INTERNAL_LABEL)
     privileged = forms.BooleanField(required=False, label="Legally privileged (prepared at the direction of counsel)")
     malware = forms.BooleanField(required=False, label="Live malware (downloaded only as a password-protected ZIP)")
 
@@ -59,9 +59,7 @@ class EvidenceForm(forms.Form):
     def __init__(self, *args: Any, incident: Incident, viewer: User, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", f"{self.id_prefix}-%s")
         super().__init__(*args, **kwargs)
-        self.fields["internal"].initial = incident.restricted
-        if not sees_internal(viewer):
-            del self.fields["internal"]
+        offer_internal(self, incident, viewer)
 
     def refuse(self, message: str) -> None:
         """Show ``message`` on a form whose request could not be read at all (too large)."""

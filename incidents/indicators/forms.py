@@ -8,8 +8,8 @@ from django import forms
 
 from accounts.models import User
 
+from ..forms import INTERNAL_LABEL, offer_internal
 from ..models import Incident, Indicator, IndicatorRole, IndicatorType, Tlp
-from ..selectors import sees_internal
 from .extract import TEXT_MAX_CHARS
 
 _DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -19,15 +19,13 @@ class _Internal(forms.Form):
     """``internal`` ticked by default on a restricted incident, not offered to vendor
     collaborators (as for findings and evidence)."""
 
-    internal = forms.BooleanField(required=False, label="Internal (hidden from vendor collaborators)")
+    internal = forms.BooleanField(required=False, label=INTERNAL_LABEL)
     id_prefix = "indicator"
 
     def __init__(self, *args: Any, incident: Incident, viewer: User, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", f"{self.id_prefix}-%s")
         super().__init__(*args, **kwargs)
-        self.fields["internal"].initial = incident.restricted
-        if not sees_internal(viewer):
-            del self.fields["internal"]
+        offer_internal(self, incident, viewer)
 
     def internal_choice(self) -> bool | None:
         return self.cleaned_data.get("internal") if "internal" in self.fields else None
