@@ -287,6 +287,7 @@ SPECTACULAR_SETTINGS = {
         # An access item's state, its steps' from/to and the step's "to": one enum.
         "AccessStateEnum": "incidents.models.AccessState",
         "AccessKindEnum": "incidents.models.AccessKind",
+        "ScopeKindEnum": "incidents.models.ScopeKind",
     },
 }
 

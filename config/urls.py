@@ -6,7 +6,14 @@ from incidents.api import FindingViewSet, IncidentViewSet, TaskViewSet
 from incidents.converters import REFERENCE_REGEX
 from incidents.evidence.api import EvidenceViewSet, LegalHoldView
 from incidents.indicators.api import IndicatorLookupView, IndicatorViewSet
-from incidents.vendors.api import InvolvementViewSet, KnownAccessViewSet, VendorAccessViewSet, VendorViewSet
+from incidents.vendors.api import (
+    InvolvementViewSet,
+    KnownAccessViewSet,
+    QuestionViewSet,
+    ScopeViewSet,
+    VendorAccessViewSet,
+    VendorViewSet,
+)
 
 from . import health
 from .docs import DocsView, SchemaView
@@ -25,6 +32,12 @@ router.register(
     VendorAccessViewSet,
     basename="incident-vendor-access",
 )
+router.register(
+    rf"incidents/(?P<reference>{REFERENCE_REGEX})/vendors/(?P<involvement_id>\d+)/questions",
+    QuestionViewSet,
+    basename="incident-vendor-question",
+)
+router.register(rf"incidents/(?P<reference>{REFERENCE_REGEX})/scope", ScopeViewSet, basename="incident-scope")
 router.register(r"vendors/(?P<vendor_id>\d+)/known-access", KnownAccessViewSet, basename="vendor-known-access")
 router.register("vendors", VendorViewSet, basename="vendor")
 

@@ -10,6 +10,7 @@ from config.services import changes_as_json
 
 from .models import (
     Activity,
+    AffectedScope,
     Evidence,
     Finding,
     Incident,
@@ -20,6 +21,7 @@ from .models import (
     TaskNote,
     VendorAccess,
     VendorInvolvement,
+    VendorQuestion,
     Verb,
 )
 
@@ -35,10 +37,14 @@ def opened_event(*, incident: Incident, actor: User | None) -> Activity:
     return _entry(incident, actor, Verb.OPENED, severity=incident.severity)
 
 
-def updated_event(*, incident: Incident, actor: User | None, changes: Mapping[str, tuple[Any, Any]]) -> Activity:
-    """``changes`` is ``{field: (old, new)}``; kept as ``{"changes": {field: {"old", "new"}}}``."""
+def updated_event(
+    *, incident: Incident, actor: User | None, changes: Mapping[str, tuple[Any, Any]], derived_from: str = ""
+) -> Activity:
+    """``changes`` is ``{field: (old, new)}``; kept as ``{"changes": {field: {"old", "new"}}}``.
+    ``derived_from`` names what computed the values (``"affected_scope"``) when no one typed them."""
     about_access = bool(set(changes) & {"lead", "restricted"})
-    return _entry(incident, actor, Verb.UPDATED, internal=about_access, changes=changes_as_json(changes))
+    extra = {"derived_from": derived_from} if derived_from else {}
+    return _entry(incident, actor, Verb.UPDATED, internal=about_access, changes=changes_as_json(changes), **extra)
 
 
 def status_changed_event(*, incident: Incident, actor: User | None, old: str, new: str) -> Activity:
@@ -324,3 +330,52 @@ def containment_overridden_event(
         reason=reason,
         items=items,
     )
+
+
+# Questions name the vendor (and what we ask them): internal like every vendor entry, since
+# ``shared_with`` filters on the flag alone. The vendor collaborator sees their own company's
+# questions in the vendors panel (and the API), not through the activity log.
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def vendor_question_asked_event(*, question: VendorQuestion, actor: User | None) -> Activity:
+    involvement = question.involvement
+    return _entry(
+        involvement.incident,
+        actor,
+        Verb.VENDOR_QUESTION_ASKED,
+        internal=True,
+        **_involvement(involvement),
+        question_id=question.pk,
+        question=_short(question.question),
+        due_at=question.due_at.isoformat(),
+    )
+
+
+def vendor_question_answered_event(*, question: VendorQuestion, actor: User | None) -> Activity:
+    involvement = question.involvement
+    return _entry(
+        involvement.incident,
+        actor,
+        Verb.VENDOR_QUESTION_ANSWERED,
+        internal=True,
+        **_involvement(involvement),
+        question_id=question.pk,
+        question=_short(question.question),
+    )
+
+
+# As internal as the row (an internal system's name is not a vendor's business).
+def scope_added_event(*, scope: AffectedScope, actor: User | None) -> Activity:
+    return _entry(
+        scope.incident, actor, Verb.SCOPE_ADDED, internal=scope.internal, scope_id=scope.pk, kind=scope.kind,
+        name=scope.name, data_categories=list(scope.data_categories), records=scope.records,
+    )  # fmt: skip
+
+
+def scope_removed_event(*, scope: AffectedScope, actor: User | None) -> Activity:
+    return _entry(
+        scope.incident, actor, Verb.SCOPE_REMOVED, internal=scope.internal, scope_id=scope.pk, kind=scope.kind,
+        name=scope.name,
+    )  # fmt: skip

@@ -91,9 +91,17 @@ class IncidentEditForm(IncidentForm):
     class Meta(IncidentForm.Meta):
         fields = [*IncidentForm.Meta.fields, "version"]
 
-    def __init__(self, *args: Any, can_manage_access: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, can_manage_access: bool = True, derived_from_scope: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         del self.fields["playbook"]  # a playbook is where an incident starts, not an edit
+        if derived_from_scope:
+            # The affected scope decides them (incidents/vendors/scope.py): shown, not editable.
+            for name in ("personal_data", "records_affected"):
+                if name in self.fields:
+                    self.fields[name].disabled = True
+                    self.fields[name].help_text = "Derived from the affected scope: change the scope rows instead."
         self.fields["detected_at"].required = True
         if not can_manage_access:
             # Only the incident's lead or an admin changes who can see it (the rule table):

@@ -164,6 +164,8 @@ PANELS: dict[str, Panel] = {
                 ("vendors_list", "vendors-list"),
             ),
         ),
+        # Its list comes lazily with the detail page's context (incidents/vendors/scope.py).
+        Panel("scope", "incidents/_scope.html", (("scope_count", "scope-count"), ("scope_list", "scope-list"))),
     )
 }
 # Which panels an activity entry's verb changes (the activity panel changes with every entry).
@@ -198,6 +200,11 @@ PANELS_BY_VERB: dict[str, frozenset[str]] = {
     "vendor_access_added": frozenset({"vendors"}),
     "vendor_access_stepped": frozenset({"vendors"}),
     "containment_overridden": frozenset({"vendors"}),
+    "vendor_question_asked": frozenset({"vendors"}),
+    "vendor_question_answered": frozenset({"vendors"}),
+    # The derived personal-data flag and record count are an "updated" entry of their own.
+    "scope_added": frozenset({"scope"}),
+    "scope_removed": frozenset({"scope"}),
 }
 # What an in-place write's own response already redraws (``with_updates(changed=…)``).
 PANEL_OF_WRITE = {
@@ -207,6 +214,7 @@ PANEL_OF_WRITE = {
     "evidence": "evidence",
     "indicator": "indicators",
     "vendor": "vendors",
+    "scope": "scope",
 }
 
 

@@ -452,6 +452,10 @@ class Verb(models.TextChoices):
     VENDOR_ACCESS_ADDED = "vendor_access_added", "Vendor access added"
     VENDOR_ACCESS_STEPPED = "vendor_access_stepped", "Vendor access step"
     CONTAINMENT_OVERRIDDEN = "containment_overridden", "Containment guard overridden"
+    VENDOR_QUESTION_ASKED = "vendor_question_asked", "Question to a vendor"
+    VENDOR_QUESTION_ANSWERED = "vendor_question_answered", "Vendor question answered"
+    SCOPE_ADDED = "scope_added", "Affected scope added"
+    SCOPE_REMOVED = "scope_removed", "Affected scope removed"
 
 
 def _task_status_text(value: Any) -> str:
@@ -587,6 +591,14 @@ class Activity(SharedContent):
             case Verb.CONTAINMENT_OVERRIDDEN:
                 labels = ", ".join(item.get("label", "") for item in d.get("items", []))
                 return f"marked it contained with vendor access still active ({labels}): {d.get('reason')}"
+            case Verb.VENDOR_QUESTION_ASKED:
+                return f"asked {d.get('vendor')}: “{d.get('question')}” (due {d.get('due_at')})"
+            case Verb.VENDOR_QUESTION_ANSWERED:
+                return f"recorded {d.get('vendor')}'s answer to “{d.get('question')}”"
+            case Verb.SCOPE_ADDED:
+                return f"added the affected {str(d.get('kind', '')).replace('_', ' ')} {d.get('name')}"
+            case Verb.SCOPE_REMOVED:
+                return f"removed the affected {str(d.get('kind', '')).replace('_', ' ')} {d.get('name')}"
         return self.verb
 
 
@@ -1093,3 +1105,113 @@ class ContainmentOverride(models.Model):
 
     def __str__(self) -> str:
         return f"override on {self.incident_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+# --- Questions to vendors and affected scope (issue 9, third slice) -----------------------------
+QUESTION_MAX = 2_000
+ANSWER_MAX = 10_000
+
+
+class VendorQuestion(models.Model):
+    """A question to the vendor on one incident, with a due date. Asked by the members working
+    the case, answered by the vendor's collaborator (or recorded by staff). Open, answered and
+    overdue are derived (``status_at``): overdue is unanswered past its due time."""
+
+    involvement = models.ForeignKey(VendorInvolvement, on_delete=models.PROTECT, related_name="questions")
+    question = models.TextField(validators=[MaxLengthValidator(QUESTION_MAX)])
+    due_at = models.DateTimeField()
+    asked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    asked_at = models.DateTimeField(default=timezone.now)
+    answer = models.TextField(blank=True, validators=[MaxLengthValidator(ANSWER_MAX)])
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(answered_at__isnull=True) & models.Q(answer=""))
+                | (models.Q(answered_at__isnull=False) & ~models.Q(answer="")),
+                name="vendor_question_answered_consistent",
+            ),
+        ]
+        indexes = [models.Index(fields=["involvement", "due_at"], name="vendor_question_inv_idx")]
+
+    def __str__(self) -> str:
+        return self.question[:60]
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_at is not None
+
+    def status_at(self, now: Any = None) -> str:
+        """``answered``, ``overdue`` (unanswered past due) or ``open``."""
+        if self.answered:
+            return "answered"
+        return "overdue" if self.due_at < (now or timezone.now()) else "open"
+
+    @property
+    def status(self) -> str:
+        return self.status_at()
+
+
+class ScopeKind(models.TextChoices):
+    SYSTEM = "system", "System"
+    ACCOUNT = "account", "Account"
+    DATA_SET = "data_set", "Data set"
+
+
+class DataCategory(models.TextChoices):
+    PERSONAL = "personal", "Personal"
+    HEALTH = "health", "Health"
+    FINANCIAL = "financial", "Financial"
+    CREDENTIALS = "credentials", "Credentials"
+    MODEL_WEIGHTS_IP = "model_weights_ip", "Model weights / IP"
+    OTHER = "other", "Other"
+
+
+# Categories that are data about people: a scope row carrying any of them makes the incident's
+# personal-data flag true and counts its records (vendors.scope.derive).
+PERSONAL_CATEGORIES = frozenset({DataCategory.PERSONAL, DataCategory.HEALTH, DataCategory.FINANCIAL})
+
+
+class AffectedScope(SharedContent):
+    """A system, account or data set affected by the incident, with its data categories, record
+    count and the jurisdictions (ISO 3166-1 alpha-2) of the people concerned. Written only
+    through ``incidents.vendors.scope``, which derives the incident's ``personal_data`` and
+    ``records_affected`` from the rows."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="affected_scope")
+    kind = models.CharField(max_length=16, choices=ScopeKind.choices)
+    name = models.CharField(max_length=200)
+    owner = models.CharField(max_length=200, blank=True)
+    data_categories = models.JSONField(default=list, blank=True)
+    records = models.PositiveBigIntegerField(null=True, blank=True)
+    jurisdictions = models.JSONField(default=list, blank=True)
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["added_at", "id"]
+        verbose_name_plural = "affected scope"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(kind__in=ScopeKind.values), name="affected_scope_kind_valid"),
+            models.CheckConstraint(
+                condition=models.Q(records__isnull=True) | models.Q(records__gt=0),
+                name="affected_scope_records_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.name}"
+
+    @property
+    def personal(self) -> bool:
+        return bool(PERSONAL_CATEGORIES & set(self.data_categories or []))
+
+    @property
+    def category_labels(self) -> list[str]:
+        labels = dict(DataCategory.choices)
+        return [str(labels.get(value, value)) for value in self.data_categories or []]

@@ -56,6 +56,7 @@ class Action(StrEnum):
     LEGAL_HOLD = "legal_hold"  # place or release a legal hold on the incident
     MANAGE_VENDORS = "manage_vendors"  # vendors' involvement (add, role, reference, remove) and their access items
     OVERRIDE_CONTAINMENT = "override_containment"  # mark contained while entry-point vendor access is active
+    ANSWER_VENDOR_QUESTIONS = "answer_vendor_questions"  # answer a question to a vendor (their own company's)
 
 
 S = Standing
@@ -86,6 +87,11 @@ RULES: dict[Action, frozenset[Standing]] = {
     # Declaring containment while an entry-point vendor's access is still active is the lead's
     # call (or an admin's), with a recorded reason; responders move the status otherwise.
     Action.OVERRIDE_CONTAINMENT: frozenset({S.ADMIN, S.LEAD}),
+    # Questions to a vendor are asked under MANAGE_VENDORS; answered by the vendor's collaborator
+    # in the app, or recorded by the staff working the case when the answer came by mail. A
+    # vendor collaborator answers only their own company's questions: they cannot even see
+    # another vendor's involvement (vendors.selectors.involvements_for; the service checks again).
+    Action.ANSWER_VENDOR_QUESTIONS: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.VENDOR}),
 }
 
 # What each refusal tells the person (PermissionDenied → 403 / an error message).
@@ -106,6 +112,7 @@ REFUSALS: dict[Action, str] = {
     Action.OVERRIDE_CONTAINMENT: (
         "Only the incident's lead or an admin may mark it contained while vendor access is still active."
     ),
+    Action.ANSWER_VENDOR_QUESTIONS: "Only the vendor's collaborator or members working this incident may answer.",
 }
 
 # The vendor registry is global (no incident to stand on): by global role. Admins and incident

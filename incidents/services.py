@@ -30,6 +30,7 @@ from .models import (
     OPEN_TASK_STATUSES,
     SEVERITY_RANK,
     TRANSITIONS,
+    AffectedScope,
     Finding,
     Incident,
     MemberRole,
@@ -261,6 +262,7 @@ def incident_update(*, incident: Incident, actor: User, version: int, changes: d
             if sorted(new_tags) != old_tags:
                 diff["tags"] = (old_tags, sorted(new_tags))
         require(actor, current, *_actions_for(current, diff))
+        _check_not_derived(current, diff)
         if not diff:
             # Nothing to write: don't bump the version (that would make other editors conflict for
             # nothing), but a stale caller still learns the incident moved on.
@@ -288,6 +290,16 @@ def incident_update(*, incident: Incident, actor: User, version: int, changes: d
         if "lead" in diff:
             _lead_membership_follow(incident, old=diff["lead"][0], new=diff["lead"][1], actor=actor)
         return incident
+
+
+def _check_not_derived(incident: Incident, diff: dict[str, Any]) -> None:
+    """Once an incident has affected-scope rows, its personal-data flag and record count are
+    derived from them (``incidents.vendors.scope``): a hand edit would be overwritten by the next
+    scope change, so it is refused rather than silently fought."""
+    touched = [field for field in ("personal_data", "records_affected") if field in diff]
+    if touched and AffectedScope.objects.filter(incident=incident).exists():
+        message = "Derived from the affected scope: change the scope rows instead."
+        raise ValidationError({field: [message] for field in touched})
 
 
 def _lead_membership_follow(incident: Incident, *, old: User | None, new: User | None, actor: User) -> None:

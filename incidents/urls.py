@@ -106,6 +106,20 @@ urlpatterns = [
         vendor_views.access_step,
         name="vendor-access-step",
     ),
+    path(
+        "incidents/<reference:reference>/vendors/<int:involvement_id>/questions/",
+        vendor_views.question_ask,
+        name="vendor-question-ask",
+    ),
+    path(
+        "incidents/<reference:reference>/vendors/<int:involvement_id>/questions/<int:question_id>/answer/",
+        vendor_views.question_answer,
+        name="vendor-question-answer",
+    ),
+    path("incidents/<reference:reference>/scope/", vendor_views.scope_add, name="scope-add"),
+    path(
+        "incidents/<reference:reference>/scope/<int:scope_id>/remove/", vendor_views.scope_remove, name="scope-remove"
+    ),
     path("vendors/new/", vendor_views.vendor_create, name="vendor-create"),
     path("vendors/<int:vendor_id>/", vendor_views.vendor_detail, name="vendor-detail"),
     path("vendors/<int:vendor_id>/edit/", vendor_views.vendor_edit, name="vendor-edit"),

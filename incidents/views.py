@@ -48,6 +48,8 @@ from .permissions import (
 )
 from .vendors.containment import ContainmentBlocked
 from .vendors.panel import panel_context as vendor_panel_context
+from .vendors.scope import derived_lock as scope_derived
+from .vendors.scope import panel_context as scope_panel_context
 
 
 def _assignees(viewer: User, incident: Incident) -> QuerySet[User]:
@@ -166,6 +168,8 @@ def detail_response(
             **indicator_panel_context(request, incident, **(indicator_parts or {})),
             # Lazy too: the involvements (and the add form's choices) are queried where drawn.
             **vendor_panel_context(request, incident),
+            # Lazy too: the affected scope rows (one query where the panel is drawn).
+            **scope_panel_context(request, incident),
             "incident": incident,
             "can": can,
             "finding_form": FindingForm(incident=incident, viewer=request.user),
@@ -198,11 +202,13 @@ def incident_edit(request: HttpRequest, reference: str) -> HttpResponse:
         messages.error(request, "Only members working this incident (its lead and responders) may change it.")
         return redirect(incident)
     can_manage_access = may(request.user, Action.MANAGE_ACCESS, incident)
+    derived = scope_derived(incident)
     form = IncidentEditForm(
         request.POST or None,
         instance=incident,
         initial=conflicts.form_initial(incident),
         can_manage_access=can_manage_access,
+        derived_from_scope=derived,
     )
     conflicts.track_changes(form)
     status, conflict = 200, None
@@ -223,7 +229,10 @@ def incident_edit(request: HttpRequest, reference: str) -> HttpResponse:
             status = 409
             current = exc.incident
             current_form = IncidentEditForm(
-                instance=current, initial=conflicts.form_initial(current), can_manage_access=can_manage_access
+                instance=current,
+                initial=conflicts.form_initial(current),
+                can_manage_access=can_manage_access,
+                derived_from_scope=derived,
             )
             conflicts.track_changes(current_form)
             entries = conflicts.entries_since(

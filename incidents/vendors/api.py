@@ -11,6 +11,9 @@
   items. ``GET``, ``POST`` (kind, system, identifier, privilege), ``GET {id}/``,
   ``POST {id}/step/`` (``to``, ``note``, ``verified_unused_since``), ``POST fill/`` (copy the
   registry's known access). Writes: ``Action.MANAGE_VENDORS``.
+- ``…/vendors/{involvement_id}/questions/``: questions to the vendor. ``GET``, ``POST``
+  (``question``, ``due_at``), ``GET {id}/``, ``POST {id}/answer/``.
+- ``/api/v1/incidents/{reference}/scope/``: affected scope. ``GET``, ``POST``, ``DELETE {id}/``.
 - ``/api/v1/vendors/{vendor_id}/known-access/``: what the registry knows the vendor holds.
   ``GET``, ``POST`` (registry editors). 404 for vendor collaborators.
 """
@@ -33,16 +36,20 @@ from ..models import (
     VENDOR_DOMAINS_MAX,
     AccessKind,
     AccessState,
+    AffectedScope,
+    ScopeKind,
     Vendor,
     VendorAccess,
     VendorAccessStep,
     VendorInvolvement,
     VendorKnownAccess,
+    VendorQuestion,
     VendorRole,
     VendorTier,
 )
 from ..permissions import Action, may_see_vendor_registry, require
 from ..selectors import sees_internal
+from . import scope as scope_module
 from . import selectors, services
 from .filters import VendorFilter
 
@@ -433,3 +440,174 @@ class KnownAccessViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         known = services.known_access_add(vendor=vendor, actor=request.user, **serializer.validated_data)
         return Response(KnownAccessSerializer(known).data, status=status.HTTP_201_CREATED)
+
+
+# --- Questions to the vendor -------------------------------------------------------------------
+class QuestionSerializer(serializers.ModelSerializer):
+    status = serializers.SerializerMethodField(help_text="open, answered or overdue (unanswered past due_at).")
+    asked_by = serializers.SerializerMethodField(help_text="Who asked (null for vendor collaborators).")
+    answered_by = serializers.SerializerMethodField(help_text="Who answered (null when unanswered).")
+
+    class Meta:
+        model = VendorQuestion
+        fields = ["id", "question", "due_at", "status", "asked_by", "asked_at", "answer", "answered_by", "answered_at"]
+        read_only_fields = fields
+
+    def get_status(self, question: VendorQuestion) -> str:
+        return question.status
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_asked_by(self, question: VendorQuestion) -> str | None:
+        viewer = self.context.get("viewer")
+        if viewer is None or not sees_internal(viewer) or question.asked_by is None:
+            return None
+        return question.asked_by.username
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_answered_by(self, question: VendorQuestion) -> str | None:
+        # A vendor collaborator sees their own name on their answers, never a staff member's.
+        viewer = self.context.get("viewer")
+        who = question.answered_by
+        if who is None or viewer is None or (not sees_internal(viewer) and who.pk != viewer.pk):
+            return None
+        return who.username
+
+
+class QuestionCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+    question = serializers.CharField(max_length=2_000, validators=[_no_nul])
+    due_at = serializers.DateTimeField(help_text="When the answer is due; not in the past.")
+
+    read_only_names = frozenset(QuestionSerializer.Meta.fields)
+    read_only_messages = {"answer": "Answer with POST …/questions/{id}/answer/."}
+
+
+class QuestionAnswerSerializer(StrictFieldsMixin, serializers.Serializer):
+    answer = serializers.CharField(max_length=10_000, validators=[_no_nul])
+
+    read_only_names = frozenset(QuestionSerializer.Meta.fields) - {"answer"}
+
+
+class QuestionViewSet(IncidentChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """``/api/v1/incidents/{reference}/vendors/{involvement_id}/questions/``: ``GET``, ``POST``
+    (``question``, ``due_at``; ``manage_vendors``), ``GET {id}/``, ``POST {id}/answer/``
+    (``answer``; ``answer_vendor_questions``: their own company's collaborator or the staff)."""
+
+    serializer_class = QuestionSerializer
+    lookup_value_regex = r"\d+"
+
+    get_involvement = VendorAccessViewSet.get_involvement
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return VendorQuestion.objects.none()
+        return (
+            VendorQuestion.objects.filter(involvement=self.get_involvement())
+            .select_related("asked_by", "answered_by")
+            .order_by("due_at", "id")
+        )
+
+    def get_serializer_context(self) -> dict:
+        return {**super().get_serializer_context(), "viewer": self.request.user}
+
+    def get_object(self) -> VendorQuestion:
+        question = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
+        if question is None:
+            raise Http404
+        question.involvement = self.get_involvement()
+        return question
+
+    def _body(self, question: VendorQuestion) -> dict:
+        fresh = self.get_queryset().get(pk=question.pk)
+        return QuestionSerializer(fresh, context=self.get_serializer_context()).data
+
+    @extend_schema(request=QuestionCreateSerializer, responses={201: QuestionSerializer})
+    def create(self, request: Request, reference: str, involvement_id: str) -> Response:
+        involvement = self.get_involvement()
+        require(request.user, involvement.incident, Action.MANAGE_VENDORS)
+        serializer = QuestionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        question = services.question_ask(involvement=involvement, actor=request.user, **serializer.validated_data)
+        return self._written(Response(self._body(question), status=status.HTTP_201_CREATED))
+
+    @extend_schema(request=QuestionAnswerSerializer, responses={200: QuestionSerializer})
+    @action(detail=True, methods=["post"])
+    def answer(self, request: Request, reference: str, involvement_id: str, pk: str) -> Response:
+        question = self.get_object()
+        require(request.user, question.involvement.incident, Action.ANSWER_VENDOR_QUESTIONS)
+        serializer = QuestionAnswerSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.question_answer(question=question, actor=request.user, **serializer.validated_data)
+        return self._written(Response(self._body(question)))
+
+
+# --- Affected scope ----------------------------------------------------------------------------
+class ScopeSerializer(serializers.ModelSerializer):
+    data_categories = serializers.ListField(child=serializers.CharField(), read_only=True)
+    jurisdictions = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = AffectedScope
+        fields = [
+            "id", "kind", "name", "owner", "data_categories", "records", "jurisdictions", "internal", "added_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ScopeCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ScopeKind.choices)
+    name = serializers.CharField(max_length=200, validators=[_no_nul])
+    owner = serializers.CharField(required=False, allow_blank=True, max_length=200, validators=[_no_nul])
+    data_categories = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=20,
+        help_text="personal, health, financial, credentials, model_weights_ip, other.",
+    )  # fmt: skip
+    records = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    jurisdictions = serializers.ListField(
+        child=serializers.CharField(max_length=10), required=False, max_length=250,
+        help_text="ISO 3166-1 alpha-2 codes of the people concerned (upper-cased).",
+    )  # fmt: skip
+    internal = serializers.BooleanField(
+        required=False, help_text="Hidden from vendor collaborators. Defaults to the incident's restricted flag."
+    )
+
+    read_only_names = frozenset(ScopeSerializer.Meta.fields) - {"internal"}
+
+
+class ScopeViewSet(
+    IncidentChildMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """``/api/v1/incidents/{reference}/scope/``: ``GET`` (internal rows hidden from vendor
+    collaborators), ``POST`` and ``DELETE {id}/`` (``edit``). Each write derives the incident's
+    ``personal_data`` and ``records_affected`` (docs/architecture.md, "Vendors")."""
+
+    serializer_class = ScopeSerializer
+    lookup_value_regex = r"\d+"
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return AffectedScope.objects.none()
+        return scope_module.scope_for(self.request.user, self.get_incident())
+
+    def get_object(self) -> AffectedScope:
+        row = scope_module.scope_get(viewer=self.request.user, incident=self.get_incident(), scope_id=self.kwargs["pk"])
+        if row is None:
+            raise Http404
+        return row
+
+    @extend_schema(request=ScopeCreateSerializer, responses={201: ScopeSerializer})
+    def create(self, request: Request, reference: str) -> Response:
+        incident = self.get_incident()
+        require(request.user, incident, Action.EDIT)
+        serializer = ScopeCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        row = scope_module.scope_add(incident=incident, actor=request.user, **serializer.validated_data)
+        return self._written(Response(ScopeSerializer(row).data, status=status.HTTP_201_CREATED))
+
+    def destroy(self, request: Request, reference: str, pk: str) -> Response:
+        scope_module.scope_remove(scope=self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

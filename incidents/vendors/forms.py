@@ -9,7 +9,16 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from ..models import AccessKind, AccessState, Vendor, VendorInvolvement, VendorRole, VendorTier
+from ..models import (
+    AccessKind,
+    AccessState,
+    DataCategory,
+    ScopeKind,
+    Vendor,
+    VendorInvolvement,
+    VendorRole,
+    VendorTier,
+)
 
 _SPLIT = re.compile(r"[\s,;]+")
 
@@ -96,3 +105,27 @@ class ContainmentOverrideForm(forms.Form):
         max_length=1_000,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "e.g. disabled on the vendor side at 14:00"}),
     )
+
+
+class QuestionAskForm(forms.Form):
+    question = forms.CharField(max_length=2_000, widget=forms.Textarea(attrs={"rows": 2}))
+    due_at = forms.DateTimeField()
+
+
+class QuestionAnswerForm(forms.Form):
+    answer = forms.CharField(max_length=10_000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ScopeAddForm(forms.Form):
+    kind = forms.ChoiceField(choices=ScopeKind.choices)
+    name = forms.CharField(max_length=200)
+    owner = forms.CharField(required=False, max_length=200)
+    data_categories = forms.MultipleChoiceField(choices=DataCategory.choices, required=False)
+    records = forms.IntegerField(required=False, min_value=1)
+    jurisdictions = forms.CharField(
+        required=False, max_length=2_000, help_text="ISO country codes, separated by commas or spaces: DE, FR, US."
+    )
+    internal = forms.BooleanField(required=False)
+
+    def clean_jurisdictions(self) -> list[str]:
+        return [part for part in _SPLIT.split(self.cleaned_data.get("jurisdictions") or "") if part]

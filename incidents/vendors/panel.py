@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils import timezone
 
 from ..models import AccessKind, AccessState, ContainmentOverride, Incident, VendorInvolvement, VendorRole
 from ..permissions import Action, may, may_see_vendor_registry
@@ -28,6 +29,7 @@ class InvolvementList:
         """Each involvement with ``access`` (its items, each with ``next_choices``: the steps
         ``access_step`` accepts) and ``checklist`` (``containment.Checklist``)."""
         involvements = selectors.involvements_shown(self.viewer, self.incident)
+        now = timezone.now()
         for involvement in involvements:
             involvement.access = list(involvement.access_items.all())
             for item in involvement.access:
@@ -35,6 +37,10 @@ class InvolvementList:
                 item.next_choices = [(state, AccessState(state).label) for state in allowed]
                 item.may_verify = AccessState.VERIFIED_UNUSED in allowed
             involvement.checklist = Checklist.of(involvement.access)
+            involvement.question_rows = list(involvement.questions.all())
+            for question in involvement.question_rows:
+                question.state = question.status_at(now)
+            involvement.open_questions = sum(1 for q in involvement.question_rows if not q.answered)
         return involvements
 
     @cached_property
@@ -61,6 +67,7 @@ def panel_context(
         vendor_form = InvolvementForm(choices=selectors.vendor_choices(incident=incident))
     return {
         "vendors": InvolvementList(viewer, incident),
+        "may_answer_questions": may(viewer, Action.ANSWER_VENDOR_QUESTIONS, incident),
         "vendor_form": vendor_form if manages else None,
         "vendor_notice": vendor_notice,
         "vendor_roles": VendorRole.choices,

@@ -28,6 +28,7 @@ from ..models import (
     VendorAccess,
     VendorInvolvement,
     VendorKnownAccess,
+    VendorQuestion,
 )
 from ..permissions import may_see_vendor_registry
 from ..selectors import incident_get, incidents_visible_to, sees_internal
@@ -98,12 +99,24 @@ def involvements_for(viewer: User, incident: Incident) -> QuerySet[VendorInvolve
 
 
 def involvements_shown(viewer: User, incident: Incident) -> list[VendorInvolvement]:
-    """The incident page's vendors panel: two queries, each involvement with its vendor and its
-    access items (``access_items.all()``, oldest first)."""
+    """The incident page's vendors panel: three queries (none but the first without vendors),
+    each involvement with its vendor, its access items (``access_items.all()``, oldest first) and
+    its questions (``questions.all()``, soonest due first)."""
     items = Prefetch("access_items", queryset=VendorAccess.objects.order_by("added_at", "id"))
+    questions = Prefetch("questions", queryset=VendorQuestion.objects.order_by("due_at", "id"))
     return list(
-        involvements_for(viewer, incident).select_related("vendor").prefetch_related(items).order_by("added_at", "id")
+        involvements_for(viewer, incident)
+        .select_related("vendor")
+        .prefetch_related(items, questions)
+        .order_by("added_at", "id")
     )
+
+
+def question_get(*, involvement: VendorInvolvement, question_id: int) -> VendorQuestion | None:
+    question = VendorQuestion.objects.filter(involvement=involvement, pk=question_id).first()
+    if question is not None:
+        question.involvement = involvement
+    return question
 
 
 def containment_overrides(incident: Incident) -> list[ContainmentOverride]:

@@ -33,10 +33,12 @@ from ..models import (
     VendorAccessStep,
     VendorInvolvement,
     VendorKnownAccess,
+    VendorQuestion,
     VendorRole,
     VendorTier,
 )
 from ..permissions import Action, may_edit_vendor_registry, require
+from ..selectors import sees_internal
 from ..services import _touch
 
 # What people set on a vendor: the forms, the API serializers and vendor_update read it.
@@ -452,6 +454,60 @@ def known_access_add(
     return known
 
 
+# --- Questions to the vendor -------------------------------------------------------------------
+def question_ask(*, involvement: VendorInvolvement, actor: User, question: str, due_at: Any) -> VendorQuestion:
+    """Ask the vendor a question on this incident, due at ``due_at`` (not in the past)
+    (``Action.MANAGE_VENDORS``: the members working the case)."""
+    incident = involvement.incident
+    require(actor, incident, Action.MANAGE_VENDORS)
+    text = (question or "").strip()
+    now = timezone.now()
+    errors: dict[str, list[str]] = {}
+    if not text:
+        errors["question"] = ["This field is required."]
+    if due_at is None:
+        errors["due_at"] = ["This field is required."]
+    elif due_at < now:
+        errors["due_at"] = ["The due time cannot be in the past."]
+    if errors:
+        raise ValidationError(errors)
+    row = VendorQuestion(involvement=involvement, question=text, due_at=due_at, asked_by=actor, asked_at=now)
+    row.full_clean(exclude=["involvement", "asked_by", "answered_by"], validate_constraints=False)
+    with transaction.atomic():
+        row.save()
+        events.vendor_question_asked_event(question=row, actor=actor)
+        _touch(incident, now)
+    return row
+
+
+def question_answer(*, question: VendorQuestion, actor: User, answer: str) -> VendorQuestion:
+    """Answer a question (``Action.ANSWER_VENDOR_QUESTIONS``): the vendor's own collaborator
+    (``User.vendor`` is the involvement's vendor), or a member working the case recording an
+    answer received elsewhere. Answered once: a second answer is a ValidationError on ``answer``."""
+    involvement = question.involvement
+    incident = involvement.incident
+    require(actor, incident, Action.ANSWER_VENDOR_QUESTIONS)
+    if not sees_internal(actor) and getattr(actor, "vendor_id", None) != involvement.vendor_id:
+        # Unreachable through the views (another company's involvement is a 404 for them).
+        raise PermissionDenied("You may only answer your own company's questions.")
+    text = (answer or "").strip()
+    if not text:
+        raise ValidationError({"answer": ["This field is required."]})
+    now = timezone.now()
+    with transaction.atomic():
+        current = VendorQuestion.objects.select_for_update().get(pk=question.pk)
+        if current.answered_at is not None:
+            raise ValidationError({"answer": ["This question is already answered."]})
+        current.answer, current.answered_by, current.answered_at = text, actor, now
+        current.full_clean(exclude=["involvement", "asked_by", "answered_by"], validate_constraints=False)
+        current.save(update_fields=["answer", "answered_by", "answered_at"])
+        current.involvement = involvement
+        events.vendor_question_answered_event(question=current, actor=actor)
+        _touch(incident, now)
+    question.answer, question.answered_by, question.answered_at = text, actor, now
+    return question
+
+
 __all__ = [
     "VENDOR_EDITABLE_FIELDS",
     "VendorInUseError",
@@ -464,6 +520,8 @@ __all__ = [
     "involvement_update",
     "known_access_add",
     "next_states",
+    "question_answer",
+    "question_ask",
     "vendor_create",
     "vendor_delete",
     "vendor_update",

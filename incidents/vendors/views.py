@@ -26,6 +26,7 @@ from .. import views as case_views
 from ..forms import add_service_errors
 from ..models import Incident, Status, VendorTier
 from ..permissions import Action, case_permissions, may, may_edit_vendor_registry, may_see_vendor_registry
+from . import scope as scope_module
 from . import selectors, services
 from .containment import entry_point_active
 from .forms import (
@@ -34,6 +35,9 @@ from .forms import (
     ContainmentOverrideForm,
     InvolvementChangeForm,
     InvolvementForm,
+    QuestionAnswerForm,
+    QuestionAskForm,
+    ScopeAddForm,
     VendorForm,
 )
 from .panel import panel_context
@@ -277,6 +281,90 @@ def access_step(request: HttpRequest, reference: str, involvement_id: int, acces
         return _refused(request, incident, exc)
     state = access.get_state_display().lower()
     return _answer(request, incident, saved=f"{involvement.vendor.name}'s {access.label} is now {state}.")
+
+
+# --- Questions to the vendor --------------------------------------------------------------------
+def _form_error(form: Any) -> str:
+    return " ".join(f"{name}: {m}" for name, ms in form.errors.items() for m in ms)
+
+
+@login_required
+@require_POST
+def question_ask(request: HttpRequest, reference: str, involvement_id: int) -> HttpResponseBase:
+    """``POST /incidents/<ref>/vendors/<id>/questions/``: ``question``, ``due_at``."""
+    involvement = _involvement_or_404(request, reference, involvement_id)
+    incident = involvement.incident
+    form = QuestionAskForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, incident, saved=None, error=_form_error(form))
+    try:
+        services.question_ask(involvement=involvement, actor=request.user, **form.cleaned_data)
+    except ValidationError as exc:
+        return _refused(request, incident, exc)
+    return _answer(request, incident, saved=f"Asked {involvement.vendor.name}.")
+
+
+@login_required
+@require_POST
+def question_answer(request: HttpRequest, reference: str, involvement_id: int, question_id: int) -> HttpResponseBase:
+    """``POST /incidents/<ref>/vendors/<id>/questions/<question_id>/answer/``: ``answer``."""
+    involvement = _involvement_or_404(request, reference, involvement_id)
+    incident = involvement.incident
+    question = selectors.question_get(involvement=involvement, question_id=question_id)
+    if question is None:
+        raise Http404("No such question.")
+    form = QuestionAnswerForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, incident, saved=None, error=_form_error(form))
+    try:
+        services.question_answer(question=question, actor=request.user, **form.cleaned_data)
+    except ValidationError as exc:
+        return _refused(request, incident, exc)
+    return _answer(request, incident, saved="Answer recorded.")
+
+
+# --- Affected scope ----------------------------------------------------------------------------
+def _scope_answer(request: HttpRequest, incident: Incident, *, saved: str | None, error: str = "") -> HttpResponseBase:
+    if request.htmx:
+        context = {"incident": incident, "can": case_permissions(request.user, incident)}
+        context.update(scope_module.panel_context(request, incident, scope_notice=saved or error))
+        response = render(request, "incidents/_scope.html", context)
+        return live.with_updates(request, response, incident, changed="scope") if saved is not None else response
+    if saved is None:
+        messages.error(request, error)
+    else:
+        messages.success(request, saved)
+    return redirect(incident)
+
+
+@login_required
+@require_POST
+def scope_add(request: HttpRequest, reference: str) -> HttpResponseBase:
+    """``POST /incidents/<ref>/scope/``: kind, name, owner, data categories, records, jurisdictions."""
+    incident = case_views._visible_or_404(request.user, reference)
+    form = ScopeAddForm(request.POST)
+    if not form.is_valid():
+        return _scope_answer(request, incident, saved=None, error=_form_error(form))
+    data = dict(form.cleaned_data)
+    if not selectors.sees_internal(request.user):
+        data["internal"] = None
+    try:
+        row = scope_module.scope_add(incident=incident, actor=request.user, **data)
+    except ValidationError as exc:
+        return _scope_answer(request, incident, saved=None, error=" ".join(exc.messages))
+    return _scope_answer(request, incident, saved=f"Added {row}.")
+
+
+@login_required
+@require_POST
+def scope_remove(request: HttpRequest, reference: str, scope_id: int) -> HttpResponseBase:
+    """``POST /incidents/<ref>/scope/<id>/remove/``."""
+    incident = case_views._visible_or_404(request.user, reference)
+    row = scope_module.scope_get(viewer=request.user, incident=incident, scope_id=scope_id)
+    if row is None:
+        raise Http404("No such scope row.")
+    scope_module.scope_remove(scope=row, actor=request.user)
+    return _scope_answer(request, incident, saved=f"Removed {row}.")
 
 
 @login_required

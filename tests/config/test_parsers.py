@@ -113,11 +113,19 @@ def real_url(writer) -> Callable[[str], str]:
         format="json",
     )
     assert access.status_code == 201, access.content
+    # A question to the vendor (".../vendors/{involvement_id}/questions/{id}/answer/").
+    question = writer.post(
+        f"{LIST}{reference}/vendors/{involvement.json()['id']}/questions/",
+        {"question": "Root cause?", "due_at": "2999-01-01T00:00:00Z"},
+        format="json",
+    )
+    assert question.status_code == 201, question.content
 
     def fill(path: str) -> str:
         path = path.replace("{involvement_id}", str(involvement.json()["id"]))
         path = path.replace("{vendor_id}", str(vendor.json()["id"]))
         path = path.replace("/access/{id}/", f"/access/{access.json()['id']}/")
+        path = path.replace("/questions/{id}/", f"/questions/{question.json()['id']}/")
         path = path.replace("{reference}/vendors/{id}/", f"{reference}/vendors/{involvement.json()['id']}/")
         path = path.replace("/vendors/{id}/", f"/vendors/{vendor.json()['id']}/")
         path = path.replace("{reference}", reference)

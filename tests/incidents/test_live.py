@@ -50,7 +50,8 @@ VENDORS = {"vendors-count", "vendors-checklist", "vendors-list"}
 HEADING = {"case-banner", "case-heading"}
 CASE = HEADING | {"case-summary", "case-facts"}
 ACTIVITY = {"case-activity", "live-status"}
-EVERY_PANEL = FINDINGS | TASKS | MEMBERS | EVIDENCE | INDICATORS | VENDORS | CASE | ACTIVITY
+SCOPE = {"scope-count", "scope-list"}
+EVERY_PANEL = FINDINGS | TASKS | MEMBERS | EVIDENCE | INDICATORS | VENDORS | SCOPE | CASE | ACTIVITY
 
 
 class TestIncidentPoll:

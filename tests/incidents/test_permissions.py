@@ -125,6 +125,12 @@ TABLE: dict[str, dict[str, tuple[str, ...]]] = {
         "may": (ADMIN, LEAD),
         "may_not": (RESPONDER, VENDOR, OBSERVER, WRITER, READER),
     },
+    # Proven cell by cell in tests/incidents/test_vendors_questions.py (a vendor collaborator only
+    # for their own company's questions: another company's involvement is a 404 for them).
+    "answer_vendor_questions": {
+        "may": (ADMIN, LEAD, RESPONDER, VENDOR),
+        "may_not": (OBSERVER, WRITER, READER),
+    },
 }
 
 # What each refusal says (PermissionDenied's message), written out.
@@ -141,6 +147,7 @@ REFUSED = {
     "override_containment": (
         "Only the incident's lead or an admin may mark it contained while vendor access is still active."
     ),
+    "answer_vendor_questions": "Only the vendor's collaborator or members working this incident may answer.",
 }
 
 PERSONAS = {

@@ -73,3 +73,22 @@ def test_demo_containment_checklist_of_the_contractor_breach():
     items = VendorAccess.objects.filter(involvement__incident=ai).order_by("added_at", "id")
     assert Checklist.of(items).text == "2 of 3 vendor access items revoked; API token svc-nw-ci still active."
     assert list(items.values_list("state", flat=True)) == ["active", "rotated", "verified_unused"]
+
+
+def test_demo_questions_to_northwind_and_the_affected_scope():
+    from incidents.models import AffectedScope, VendorQuestion
+
+    _seed()
+    ai = Incident.objects.get(restricted=True)
+    questions = VendorQuestion.objects.filter(involvement__incident=ai).order_by("question")
+    assert [(q.question, q.status, getattr(q.answered_by, "username", None)) for q in questions] == [
+        ("Are other customers affected by the same token leak?", "overdue", None),
+        ("What is the root cause on your side?", "answered", "vendor"),
+    ]
+    scope = AffectedScope.objects.filter(incident=ai).order_by("id")
+    assert [(s.kind, s.name, s.records, s.jurisdictions) for s in scope] == [
+        ("data_set", "Assistant evaluation data set", 12_400, ["DE", "FR", "US"]),
+        ("system", "ML artifact store", None, []),
+    ]
+    # Derived from the scope (the data set carries personal data), not typed in.
+    assert (ai.personal_data, ai.records_affected) == (True, 12_400)

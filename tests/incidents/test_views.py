@@ -136,7 +136,7 @@ class TestDetail:
             services.finding_add(incident=incident, author=responder, body=f"Finding {n}")
             services.task_add(incident=incident, actor=lead, title=f"Task {n}", assignee=responder)
         client = login(lead)
-        # Exactly 10, whatever the number of findings and tasks:
+        # Exactly 16, whatever the number of findings and tasks:
         # 1 session, 2 user (authentication),
         # 3 the visible incident with its lead and opener (one query, joined),
         # 4 findings with their authors, 5 tasks with their assignees, 6 the tasks' notes,
@@ -150,8 +150,10 @@ class TestDetail:
         # 13 the indicators with who added them (their correlations are one more once there are
         #   indicators: tests/incidents/test_indicators_correlation.py),
         # 14 the vendors on the incident with their registry rows, 15 the registry's vendors not on
-        #   it yet (the add form's choices, only for those who manage vendors).
-        with django_assert_num_queries(15):
+        #   it yet (the add form's choices, only for those who manage vendors),
+        # 16 the affected scope rows (issue 9; the vendors' access items and questions are one
+        #   more each once there are vendors: tests/incidents/test_vendors_questions.py).
+        with django_assert_num_queries(16):
             response = client.get(incident.get_absolute_url())
         assert response.status_code == 200
         assert response.content.decode().count('class="finding"') == items
@@ -162,8 +164,9 @@ class TestDetail:
         services.task_add(incident=incident, actor=lead, title="Block the sender")
         client = login(executive)
         # session, user, incident, findings, tasks, task notes, memberships, activity, evidence,
-        # legal hold, indicators, vendors (12): no assignee, member or vendor choices for a reader.
-        with django_assert_num_queries(12):
+        # legal hold, indicators, vendors, affected scope (13): no assignee, member or vendor
+        # choices for a reader.
+        with django_assert_num_queries(13):
             response = client.get(incident.get_absolute_url())
         assert response.context["task_form"] is None
 

@@ -26,10 +26,13 @@ from incidents.models import (
     MemberRole,
     Playbook,
     Resolution,
+    ScopeKind,
     Severity,
     Status,
+    VendorQuestion,
     VendorRole,
 )
+from incidents.vendors import scope as affected_scope
 from incidents.vendors import services as vendors
 
 # Development-only credentials, printed by `make run`.
@@ -91,8 +94,7 @@ class Command(BaseCommand):
             category=Category.THIRD_PARTY,
             restricted=True,
             tags=["contractor", "ml-platform", "gdpr"],
-            personal_data=True,
-            records_affected=18_400,
+            # personal_data and records_affected come from the affected scope (_vendors below).
             detected_at=now - timedelta(hours=30),
             summary=(
                 "Model weights and the evaluation dataset of our **internal-only** assistant model were "
@@ -347,6 +349,33 @@ class Command(BaseCommand):
         vendors.access_step(
             access=oauth, actor=lead, to=AccessState.VERIFIED_UNUSED, note="Workspace audit log: no token use",
             verified_unused_since=timezone.now() - timedelta(days=2),
+        )  # fmt: skip
+        # Questions to Northwind: one answered by Victor in the app, one overdue. The service
+        # refuses a due time in the past, so the overdue one is asked, then back-dated.
+        answered = vendors.question_ask(
+            involvement=entry, actor=lead, question="What is the root cause on your side?",
+            due_at=timezone.now() + timedelta(days=2),
+        )  # fmt: skip
+        vendors.question_answer(
+            question=answered, actor=users["vendor"],
+            answer="An infostealer on a developer laptop read the CI token from a .env file; the laptop is reimaged.",
+        )  # fmt: skip
+        overdue = vendors.question_ask(
+            involvement=entry, actor=lead, question="Are other customers affected by the same token leak?",
+            due_at=timezone.now() + timedelta(minutes=5),
+        )  # fmt: skip
+        VendorQuestion.objects.filter(pk=overdue.pk).update(
+            asked_at=timezone.now() - timedelta(hours=28), due_at=timezone.now() - timedelta(hours=4)
+        )
+        # The affected scope: the incident's personal-data flag and record count derive from it.
+        affected_scope.scope_add(
+            incident=ai, actor=lead, kind=ScopeKind.DATA_SET, name="Assistant evaluation data set",
+            owner="ML platform", data_categories=["personal", "model_weights_ip"], records=12_400,
+            jurisdictions=["DE", "FR", "US"], internal=False,
+        )  # fmt: skip
+        affected_scope.scope_add(
+            incident=ai, actor=lead, kind=ScopeKind.SYSTEM, name="ML artifact store",
+            owner="ML platform", data_categories=["model_weights_ip", "credentials"],
         )  # fmt: skip
         vendors.involvement_add(
             incident=ai, vendor=registry["Tailspin Forensics"], actor=lead, role=VendorRole.SUPPORTING
