@@ -122,6 +122,7 @@ urlpatterns = [
     ),
     path("vendors/new/", vendor_views.vendor_create, name="vendor-create"),
     path("vendors/<int:vendor_id>/", vendor_views.vendor_detail, name="vendor-detail"),
+    path("vendors/<int:vendor_id>/known-access/", vendor_views.known_access_add, name="vendor-known-access"),
     path("vendors/<int:vendor_id>/edit/", vendor_views.vendor_edit, name="vendor-edit"),
     path("incidents/<reference:reference>/vendors/", vendor_views.involvement_add, name="vendor-add"),
     path(

@@ -92,6 +92,12 @@ class AccessAddForm(forms.Form):
     privilege = forms.CharField(required=False, max_length=200)
 
 
+class KnownAccessForm(AccessAddForm):
+    """Access the vendor is known to hold, recorded on the registry (copied into incidents)."""
+
+    notes = forms.CharField(required=False, max_length=2_000)
+
+
 class AccessStepForm(forms.Form):
     to = forms.ChoiceField(choices=AccessState.choices)
     note = forms.CharField(required=False, max_length=2_000)

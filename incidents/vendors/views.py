@@ -35,6 +35,7 @@ from .forms import (
     ContainmentOverrideForm,
     InvolvementChangeForm,
     InvolvementForm,
+    KnownAccessForm,
     QuestionAnswerForm,
     QuestionAskForm,
     ScopeAddForm,
@@ -78,10 +79,21 @@ def vendor_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def vendor_detail(request: HttpRequest, vendor_id: int) -> HttpResponse:
     """``GET /vendors/<id>/``: the vendor and every incident the viewer may see it involved in."""
+    return _detail_page(request, _vendor_or_404(request, vendor_id))
+
+
+def _vendor_or_404(request: HttpRequest, vendor_id: int) -> Any:
     _registry_or_404(request)
     vendor = selectors.vendor_get(viewer=request.user, vendor_id=vendor_id)
     if vendor is None:
         raise Http404("No such vendor.")
+    return vendor
+
+
+def _detail_page(
+    request: HttpRequest, vendor: Any, *, known_form: KnownAccessForm | None = None, status: int = 200
+) -> HttpResponse:
+    can_edit = may_edit_vendor_registry(request.user)
     return render(
         request,
         "vendors/detail.html",
@@ -90,9 +102,31 @@ def vendor_detail(request: HttpRequest, vendor_id: int) -> HttpResponse:
             "involvements": selectors.vendor_incidents(viewer=request.user, vendor=vendor),
             "active_access": selectors.vendor_active_access(viewer=request.user, vendor=vendor),
             "known_access": selectors.known_access(vendor),
-            "can_edit": may_edit_vendor_registry(request.user),
+            "can_edit": can_edit,
+            "known_form": known_form or (KnownAccessForm(auto_id="known-%s") if can_edit else None),
         },
+        status=status,
     )
+
+
+@login_required
+@require_POST
+def known_access_add(request: HttpRequest, vendor_id: int) -> HttpResponse:
+    """``POST /vendors/<id>/known-access/``: record access the vendor is known to hold (registry
+    editors), which incidents then copy into their inventory."""
+    vendor = _vendor_or_404(request, vendor_id)
+    if not may_edit_vendor_registry(request.user):
+        raise PermissionDenied(services.REGISTRY_REFUSAL)
+    form = KnownAccessForm(request.POST, auto_id="known-%s")
+    if form.is_valid():
+        try:
+            known = services.known_access_add(vendor=vendor, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Recorded {known} as known access of {vendor.name}.")
+            return redirect(vendor)
+    return _detail_page(request, vendor, known_form=form, status=400)
 
 
 @login_required

@@ -288,3 +288,38 @@ class TestApi:
         services.known_access_add(vendor=northwind, actor=admin, kind="ssh_key", system="bastion", identifier="k")
         response = api(READ, WRITE, user=lead).post(url(incident, entry, "fill/"))
         assert response.status_code == 200 and [row["identifier"] for row in response.data] == ["k"]
+
+
+# --- Known access on the registry, in the browser ------------------------------------------------
+def test_registry_editors_record_known_access_on_the_vendor_page(login, lead, northwind):
+    page = f"/vendors/{northwind.pk}/"
+    client = login(lead)
+    assert f'action="/vendors/{northwind.pk}/known-access/"' in client.get(page).content.decode()
+
+    response = client.post(
+        f"{page}known-access/",
+        {"kind": "api_token", "system": "GitLab CI", "identifier": "svc-nw-ci", "privilege": "maintainer"},
+    )
+
+    assert response.status_code == 302 and response["Location"] == page
+    assert list(northwind.known_access.values_list("kind", "system", "identifier", "privilege", "created_by")) == [
+        ("api_token", "GitLab CI", "svc-nw-ci", "maintainer", lead.pk)
+    ]
+    again = client.post(f"{page}known-access/", {"kind": "api_token", "system": "GitLab CI", "identifier": "svc-nw-ci"})
+    assert again.status_code == 400
+    assert "API token svc-nw-ci on GitLab CI is already known." in again.content.decode()
+    assert northwind.known_access.count() == 1
+
+
+@pytest.mark.parametrize(("persona", "status"), [("responder", 403), ("executive", 403), ("vendor", 404)])
+def test_others_may_not_record_known_access(request, login, northwind, persona, status):
+    client = login(request.getfixturevalue(persona))
+    page = client.get(f"/vendors/{northwind.pk}/")
+
+    response = client.post(
+        f"/vendors/{northwind.pk}/known-access/", {"kind": "api_token", "system": "HQ", "identifier": "b1"}
+    )
+
+    assert response.status_code == status
+    assert "known-access/" not in page.content.decode()
+    assert northwind.known_access.count() == 0
