@@ -15,6 +15,8 @@ from . import services
 from .models import (
     INCIDENT_EDITABLE_FIELDS,
     Activity,
+    AffectedScope,
+    ContainmentOverride,
     CustodyEvent,
     Evidence,
     Finding,
@@ -28,7 +30,10 @@ from .models import (
     Tag,
     Task,
     Vendor,
+    VendorAccess,
     VendorInvolvement,
+    VendorKnownAccess,
+    VendorQuestion,
 )
 from .permissions import lead_candidates
 
@@ -295,3 +300,44 @@ class VendorInvolvementAdmin(ReadOnlyAdmin):
     list_display = ("vendor", "incident", "role", "vendor_reference", "added_at")
     list_filter = ("role",)
     list_select_related = ("vendor", "incident")
+
+
+@admin.register(VendorQuestion)
+class VendorQuestionAdmin(ReadOnlyAdmin):
+    """Asked and answered on the incident page or through the API (``incidents.vendors.services``)."""
+
+    list_display = ("involvement", "due_at", "asked_at", "answered_at")
+    list_select_related = ("involvement__vendor", "involvement__incident")
+
+
+@admin.register(AffectedScope)
+class AffectedScopeAdmin(ReadOnlyAdmin):
+    """Written through ``incidents.vendors.scope``, which derives the incident's personal-data flag
+    and record count from these rows."""
+
+    list_display = ("incident", "kind", "name", "records", "added_at")
+    list_filter = ("kind",)
+    list_select_related = ("incident",)
+    search_fields = ("name",)
+
+
+@admin.register(VendorKnownAccess)
+class VendorKnownAccessAdmin(ReadOnlyAdmin):
+    list_display = ("vendor", "kind", "system", "identifier", "privilege")
+    list_filter = ("kind",)
+    list_select_related = ("vendor",)
+
+
+@admin.register(VendorAccess)
+class VendorAccessAdmin(ReadOnlyAdmin):
+    """Stepped through its states on the incident page or the API, each step recorded."""
+
+    list_display = ("involvement", "kind", "identifier", "system", "state")
+    list_filter = ("state", "kind")
+    list_select_related = ("involvement__vendor", "involvement__incident")
+
+
+@admin.register(ContainmentOverride)
+class ContainmentOverrideAdmin(ReadOnlyAdmin):
+    list_display = ("incident", "actor", "at", "reason")
+    list_select_related = ("incident", "actor")

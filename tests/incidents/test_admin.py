@@ -185,3 +185,16 @@ def test_the_indicators_changelist_is_read_only_with_a_fixed_query_count(
     assert (row.tlp, row.value) == ("amber", "203.0.113.0")
     assert client.get(base, {"q": "203.0.113.3", "tlp__exact": "amber", "type__exact": "ip"}).status_code == 200
     assert Indicator.objects.count() == 5
+
+
+@pytest.mark.parametrize(
+    "model", ["vendorquestion", "affectedscope", "vendorknownaccess", "vendoraccess", "containmentoverride"]
+)
+def test_the_vendor_case_changelists_load_and_are_read_only(client, admin, model):
+    client.force_login(admin)
+
+    response = client.get(f"/admin/incidents/{model}/")
+
+    assert response.status_code == 200
+    assert f"/admin/incidents/{model}/add/" not in response.content.decode()
+    assert client.get(f"/admin/incidents/{model}/add/").status_code == 403
