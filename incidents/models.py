@@ -666,6 +666,12 @@ class Evidence(SharedContent):
     collected_at = models.DateTimeField(default=timezone.now)
     added_at = models.DateTimeField(default=timezone.now)
     source_system = models.CharField(max_length=200, blank=True)
+    # Whose environment or hands it came from (optional). Sharing an item with a vendor
+    # collaborator shares this label too.
+    vendor = models.ForeignKey(
+        "Vendor", null=True, blank=True, on_delete=models.PROTECT, related_name="evidence",
+        help_text="The vendor it came from, if any.",
+    )  # fmt: skip
     description = models.TextField(blank=True, validators=[MaxLengthValidator(5_000)])
     privileged = models.BooleanField(default=False, help_text="Legal privilege: prepared at the direction of counsel.")
     malware = models.BooleanField(default=False, help_text="Live malware: downloaded only inside a protected ZIP.")

@@ -36,7 +36,7 @@ from config.serializers import StrictFieldsMixin
 
 from .. import selectors as case_selectors
 from ..api import IncidentChildMixin, UsernameField
-from ..models import CustodyEvent, Evidence, Incident, LegalHold
+from ..models import CustodyEvent, Evidence, Incident, LegalHold, Vendor
 from ..permissions import REFUSALS, Action, may
 from . import downloads, manifest, selectors, services
 from .services import HOLD_REASON_MAX, REASON_MAX, RECIPIENT_MAX, TEXT_MAX_CHARS
@@ -62,13 +62,16 @@ class EvidenceSerializer(serializers.ModelSerializer):
     )
     custody_events = serializers.IntegerField(source="custody_count", read_only=True)
     download_url = serializers.SerializerMethodField()
+    vendor = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True, help_text="The vendor it came from, if any."
+    )
 
     class Meta:
         model = Evidence
         fields = [
             "id", "kind", "name", "size", "content_type", "sha256", "md5", "sha1", "collected_by",
-            "collected_at", "added_at", "source_system", "description", "internal", "privileged", "malware",
-            "privilege_marking", "custody_events", "custody_head", "purged_at", "download_url",
+            "collected_at", "added_at", "source_system", "vendor", "description", "internal", "privileged",
+            "malware", "privilege_marking", "custody_events", "custody_head", "purged_at", "download_url",
         ]  # fmt: skip
         read_only_fields = fields
         extra_kwargs = {
@@ -93,6 +96,12 @@ class EvidenceWriteSerializer(StrictFieldsMixin, serializers.Serializer):
         required=False, help_text="When it was collected (not in the future); defaults to now."
     )
     source_system = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    vendor = serializers.PrimaryKeyRelatedField(
+        queryset=Vendor.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="The registry id of the vendor it came from; a vendor collaborator's is always their own company.",
+    )
     description = serializers.CharField(required=False, allow_blank=True, max_length=5_000)
     internal = OptionalBooleanField(
         required=False,
@@ -152,6 +161,7 @@ class ManifestItemSerializer(serializers.Serializer):
     collected_at = serializers.DateTimeField()
     added_at = serializers.DateTimeField()
     source_system = serializers.CharField()
+    vendor = serializers.CharField(allow_null=True)
     description = serializers.CharField()
     internal = serializers.BooleanField()
     privileged = serializers.BooleanField()
@@ -210,7 +220,7 @@ class EvidenceViewSet(IncidentChildMixin, mixins.ListModelMixin, mixins.Retrieve
         if getattr(self, "swagger_fake_view", False):  # schema generation has no reference
             return Evidence.objects.none()
         incident = self.get_incident()
-        return selectors.evidence_for(self.request.user, incident).select_related("collected_by", "incident")
+        return selectors.evidence_for(self.request.user, incident).select_related("collected_by", "incident", "vendor")
 
     def get_object(self) -> Evidence:
         # The same bare 404 as for an incident the caller may not see: nothing tells them apart.

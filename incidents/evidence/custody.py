@@ -32,7 +32,7 @@ SYSTEM_ACTOR = "system"
 # The evidence fields the collect event snapshots (what "the evidence was never edited" means).
 SNAPSHOT_FIELDS = (
     "kind", "name", "stored_name", "size", "content_type", "sha256", "md5", "sha1", "collected_by",
-    "collected_at", "source_system", "description", "internal", "privileged", "malware",
+    "collected_at", "source_system", "description", "internal", "privileged", "malware", "vendor_id",
 )  # fmt: skip
 
 

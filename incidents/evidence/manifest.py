@@ -23,7 +23,7 @@ from .downloads import harden
 
 FIELDS = (
     "id", "name", "kind", "size", "content_type", "sha256", "md5", "sha1", "collected_by", "collected_at",
-    "added_at", "source_system", "description", "internal", "privileged", "malware", "purged_at",
+    "added_at", "source_system", "vendor", "description", "internal", "privileged", "malware", "purged_at",
     "custody_events", "custody_head", "privilege_marking",
 )  # fmt: skip
 # A spreadsheet runs a cell starting with one of these as a formula: names come from outside.
@@ -48,6 +48,7 @@ def manifest_row(evidence: Evidence) -> dict[str, Any]:
         "collected_at": _iso(evidence.collected_at),
         "added_at": _iso(evidence.added_at),
         "source_system": evidence.source_system,
+        "vendor": evidence.vendor.name if evidence.vendor_id else None,
         "description": evidence.description,
         "internal": evidence.internal,
         "privileged": evidence.privileged,

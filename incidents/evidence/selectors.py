@@ -29,7 +29,7 @@ def evidence_shown(viewer: User, incident: Incident) -> QuerySet[Evidence]:
     trail = CustodyEvent.objects.select_related("actor").order_by("sequence", "id")
     return (
         evidence_for(viewer, incident)
-        .select_related("collected_by")
+        .select_related("collected_by", "vendor")
         .prefetch_related(Prefetch("custody_events", queryset=trail))
     )
 
@@ -40,7 +40,7 @@ def evidence_get(*, viewer: User, reference: str, evidence_id: int) -> Evidence 
     incident = incident_get(viewer=viewer, reference=reference)
     if incident is None:
         return None
-    evidence = evidence_for(viewer, incident).select_related("collected_by").filter(pk=evidence_id).first()
+    evidence = evidence_for(viewer, incident).select_related("collected_by", "vendor").filter(pk=evidence_id).first()
     if evidence is not None:
         evidence.incident = incident
     return evidence

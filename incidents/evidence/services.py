@@ -37,6 +37,7 @@ from ..models import (
     Incident,
     LegalHold,
     Status,
+    Vendor,
 )
 from ..permissions import REFUSALS, Action, require
 from ..selectors import sees_internal
@@ -75,12 +76,19 @@ def _metadata(
     internal: bool | None,
     privileged: bool,
     malware: bool,
+    vendor: Vendor | None = None,
 ) -> dict[str, Any]:
     now = timezone.now()
     collected_at = collected_at or now
     if collected_at > now:
         raise ValidationError({"collected_at": ["The collection time cannot be in the future."]})
+    if not sees_internal(actor):
+        # A vendor collaborator's evidence comes from their own company, whoever they name.
+        if vendor is not None and vendor.pk != actor.vendor_id:
+            raise ValidationError({"vendor": ["You can only name your own company."]})
+        vendor = actor.vendor
     return {
+        "vendor": vendor,
         "incident": incident,
         "collected_by": actor,
         "collected_at": collected_at,
@@ -118,6 +126,7 @@ def evidence_files_add(
     internal: bool | None = None,
     privileged: bool = False,
     malware: bool = False,
+    vendor: Vendor | None = None,
 ) -> list[Evidence]:
     """Add one evidence item per file, all with the same description (``Action.CONTRIBUTE``).
 
@@ -139,6 +148,7 @@ def evidence_files_add(
         internal=internal,
         privileged=privileged,
         malware=malware,
+        vendor=vendor,
     )
     pending: list[tuple[Evidence, File]] = []
     for file in files:
@@ -193,6 +203,7 @@ def evidence_text_add(
     internal: bool | None = None,
     privileged: bool = False,
     malware: bool = False,
+    vendor: Vendor | None = None,
 ) -> Evidence:
     """Add a text excerpt (a log excerpt, e-mail headers) as evidence (``Action.CONTRIBUTE``).
 
@@ -221,6 +232,7 @@ def evidence_text_add(
         internal=internal,
         privileged=privileged,
         malware=malware,
+        vendor=vendor,
     )
     digests, _, size = hash_chunks([text.encode("utf-8")])
     evidence = Evidence(

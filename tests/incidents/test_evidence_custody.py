@@ -105,6 +105,7 @@ class TestChain:
             "internal": False,
             "privileged": False,
             "malware": False,
+            "vendor_id": None,
         }
 
     def test_recorded_rows_are_never_changed_or_deleted_through_the_app(self, handled):

@@ -139,7 +139,7 @@ class TestManifest:
         rows = list(csv.DictReader(io.StringIO(response.content.decode())))
         assert list(rows[0]) == [
             "id", "name", "kind", "size", "content_type", "sha256", "md5", "sha1", "collected_by", "collected_at",
-            "added_at", "source_system", "description", "internal", "privileged", "malware", "purged_at",
+            "added_at", "source_system", "vendor", "description", "internal", "privileged", "malware", "purged_at",
             "custody_events", "custody_head", "privilege_marking",
         ]  # fmt: skip
         first.refresh_from_db()

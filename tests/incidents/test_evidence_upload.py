@@ -423,3 +423,37 @@ def test_too_many_files_in_one_api_request_is_a_json_400_and_stores_nothing(
     assert response.status_code == 400
     assert response.json() == {"detail": "The number of files exceeded settings.DATA_UPLOAD_MAX_NUMBER_FILES."}
     nothing_left(evidence_root)
+
+
+def test_evidence_names_the_vendor_it_came_from(api, admin, lead, vendor, incident, evidence_root):
+    """Staff name any vendor of the registry; a vendor collaborator's evidence is always their own
+    company's, whatever they send. The vendor shows in the API, on the page and in the manifest."""
+    from incidents import services as case_services
+    from incidents.vendors import services as vendor_services
+
+    northwind = vendor_services.vendor_create(actor=admin, name="Northwind MSP", tier="critical")
+    contoso = vendor_services.vendor_create(actor=admin, name="Contoso IT", tier="high")
+    vendor.vendor = northwind
+    vendor.save(update_fields=["vendor"])
+    case_services.member_add(incident=incident, user=vendor, actor=lead)
+    staff = api("incidents:read", "incidents:write", user=lead)
+    theirs = api("incidents:read", "incidents:write", user=vendor)
+
+    named = staff.post(api_url(incident), {"file": upload_file("edr.csv", b"a,b\n"), "vendor": contoso.pk}, "multipart")
+    own = theirs.post(api_url(incident), {"file": upload_file("their.log", b"ok\n")}, format="multipart")
+    other = theirs.post(api_url(incident), {"file": upload_file("x.log", b"x\n"), "vendor": contoso.pk}, "multipart")
+    unknown = staff.post(api_url(incident), {"file": upload_file("y.log", b"y\n"), "vendor": 999999}, "multipart")
+
+    assert (named.status_code, named.json()[0]["vendor"]) == (201, "Contoso IT")
+    assert (own.status_code, own.json()[0]["vendor"]) == (201, "Northwind MSP")
+    assert (other.status_code, other.json()) == (400, {"vendor": ["You can only name your own company."]})
+    assert unknown.status_code == 400 and list(unknown.json()) == ["vendor"]
+    assert list(Evidence.objects.order_by("id").values_list("name", "vendor__name")) == [
+        ("edr.csv", "Contoso IT"),
+        ("their.log", "Northwind MSP"),
+    ]
+    manifest = staff.get(f"{api_url(incident)}manifest/").json()
+    assert [(item["name"], item["vendor"]) for item in manifest["items"]] == [
+        ("edr.csv", "Contoso IT"),
+        ("their.log", "Northwind MSP"),
+    ]
