@@ -25,6 +25,11 @@ from .selectors import sees_internal
 from .services import OPEN_TASKS_CANCEL, OPEN_TASKS_KEEP
 
 
+def form_error_messages(form: forms.BaseForm) -> list[str]:
+    """Every message on ``form``, field by field: for a one-line error beside a small form."""
+    return [str(message) for messages in form.errors.values() for message in messages]
+
+
 def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
     """A service's ValidationError on ``form``: each message under its field when the form has
     that field, else at the top of the form."""

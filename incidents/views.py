@@ -33,6 +33,7 @@ from .forms import (
     TaskForm,
     TaskNoteForm,
     TaskStatusForm,
+    form_error_messages,
 )
 from .indicators.panel import panel_context as indicator_panel_context
 from .models import OPEN_TASK_STATUSES, Category, Incident, Playbook, Severity, Status, Task
@@ -324,7 +325,7 @@ def incident_reopen(request: HttpRequest, reference: str) -> HttpResponse:
     incident = _visible_or_404(request.user, reference)
     form = IncidentReopenForm(request.POST)
     if not form.is_valid():
-        errors = " ".join(error for field_errors in form.errors.values() for error in field_errors)
+        errors = " ".join(form_error_messages(form))
         messages.error(request, f"{incident.reference} was not reopened: {errors}")
         return redirect(incident)
     try:
@@ -405,7 +406,7 @@ def _add_in_place(
         # Saved: the activity panel, and what others changed since the page's token, come along.
         return response if form is not None else live.with_updates(request, response, incident, changed=what)
     if form is not None:
-        errors = " ".join(error for errors in form.errors.values() for error in errors)
+        errors = " ".join(form_error_messages(form))
         messages.error(request, f"The {what} was not saved: {errors}")
     return redirect(incident)
 
@@ -469,7 +470,7 @@ def _task_changed(
         except ValidationError as exc:
             errors = exc.messages
     else:
-        errors = [error for field_errors in form.errors.values() for error in field_errors]
+        errors = form_error_messages(form)
     if request.htmx:
         draft = request.POST.dict() if errors else {}
         response = _render_tasks(

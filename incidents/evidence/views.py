@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import live
 from .. import views as case_views
-from ..forms import add_service_errors
+from ..forms import add_service_errors, form_error_messages
 from ..models import Evidence, Incident
 from ..permissions import REFUSALS, Action, case_permissions, may
 from . import downloads, manifest, selectors, services
@@ -220,7 +220,7 @@ def evidence_transfer(request: HttpRequest, reference: str, evidence_id: int) ->
         except ValidationError as exc:
             errors = exc.messages
     else:
-        errors = [error for field_errors in form.errors.values() for error in field_errors]
+        errors = form_error_messages(form)
     if request.htmx:
         if errors:
             return _panel(request, incident, transfer_error=(evidence.pk, errors))
@@ -280,6 +280,6 @@ def legal_hold(request: HttpRequest, reference: str) -> HttpResponseBase:
     if notice:
         messages.success(request, notice)
     else:
-        errors = " ".join(error for field_errors in form.errors.values() for error in field_errors)
+        errors = " ".join(form_error_messages(form))
         messages.error(request, f"The legal hold was not changed: {errors}")
     return redirect(incident)

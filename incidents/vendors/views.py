@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 from .. import live
 from .. import services as case_services
 from .. import views as case_views
-from ..forms import add_service_errors
+from ..forms import add_service_errors, form_error_messages
 from ..models import Incident, Status, VendorTier
 from ..permissions import Action, case_permissions, may, may_edit_vendor_registry, may_see_vendor_registry
 from . import scope as scope_module
@@ -220,7 +220,7 @@ def involvement_add(request: HttpRequest, reference: str) -> HttpResponseBase:
             label = involvement.get_role_display().lower()
             return _answer(request, incident, saved=f"Added {involvement.vendor.name} as {label}.")
     # PermissionDenied is raised before the form is looked at by the service: a 403 page.
-    error = " ".join(str(message) for messages_ in form.errors.values() for message in messages_)
+    error = " ".join(form_error_messages(form))
     return _answer(request, incident, saved=None, error=error, vendor_form=form)
 
 
@@ -239,7 +239,7 @@ def involvement_change(request: HttpRequest, reference: str, involvement_id: int
     incident = involvement.incident
     form = InvolvementChangeForm(request.POST)
     if not form.is_valid():
-        error = " ".join(str(m) for ms in form.errors.values() for m in ms)
+        error = " ".join(form_error_messages(form))
         return _answer(request, incident, saved=None, error=error)
     try:
         changes = services.involvement_update(
