@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accounts.models import User
 from config.services import changes_as_json
@@ -24,6 +24,9 @@ from .models import (
     VendorQuestion,
     Verb,
 )
+
+if TYPE_CHECKING:
+    from timeline.models import TimelineEvent
 
 
 def _entry(incident: Incident, actor: User | None, verb: Verb, *, internal: bool = False, **data: Any) -> Activity:
@@ -379,3 +382,37 @@ def scope_removed_event(*, scope: AffectedScope, actor: User | None) -> Activity
         scope.incident, actor, Verb.SCOPE_REMOVED, internal=scope.internal, scope_id=scope.pk, kind=scope.kind,
         name=scope.name,
     )  # fmt: skip
+
+
+# Timeline events (timeline/): the activity log says who added or changed the story; the story
+# itself is the timeline. An entry is as internal as the events it names.
+def timeline_events_added_event(
+    *, incident: Incident, events: list[TimelineEvent], actor: User | None, import_file: str = ""
+) -> Activity:
+    """One entry per batch (one event, an API batch or an import); the caller groups a batch by
+    ``internal``. Names the first event's title and counts the rest."""
+    extra = {"import_file": import_file} if import_file else {}
+    return _entry(
+        incident,
+        actor,
+        Verb.TIMELINE_EVENT_ADDED,
+        internal=any(event.internal for event in events),
+        count=len(events),
+        event_ids=[event.pk for event in events[:INDICATORS_NAMED]],
+        title=events[0].title if events else "",
+        **extra,
+    )
+
+
+def timeline_event_updated_event(
+    *, event: TimelineEvent, actor: User | None, changes: Mapping[str, tuple[Any, Any]]
+) -> Activity:
+    return _entry(
+        event.incident,
+        actor,
+        Verb.TIMELINE_EVENT_UPDATED,
+        internal=event.internal or "internal" in changes,
+        event_id=event.pk,
+        title=event.title,
+        changes=changes_as_json(changes),
+    )

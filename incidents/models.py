@@ -456,6 +456,8 @@ class Verb(models.TextChoices):
     VENDOR_QUESTION_ANSWERED = "vendor_question_answered", "Vendor question answered"
     SCOPE_ADDED = "scope_added", "Affected scope added"
     SCOPE_REMOVED = "scope_removed", "Affected scope removed"
+    TIMELINE_EVENT_ADDED = "timeline_event_added", "Timeline events added"
+    TIMELINE_EVENT_UPDATED = "timeline_event_updated", "Timeline event updated"
 
 
 def _task_status_text(value: Any) -> str:
@@ -599,6 +601,16 @@ class Activity(SharedContent):
                 return f"added the affected {str(d.get('kind', '')).replace('_', ' ')} {d.get('name')}"
             case Verb.SCOPE_REMOVED:
                 return f"removed the affected {str(d.get('kind', '')).replace('_', ' ')} {d.get('name')}"
+            case Verb.TIMELINE_EVENT_ADDED:
+                count = d.get("count", 0)
+                via = f" from {d['import_file']}" if d.get("import_file") else ""
+                if count == 1:
+                    return f"added the timeline event “{d.get('title')}”{via}"
+                return f"added {count} timeline events{via}"
+            case Verb.TIMELINE_EVENT_UPDATED:
+                changes = d.get("changes", {})
+                fields = ", ".join(_change_text(field, change) for field, change in sorted(changes.items()))
+                return f"changed the timeline event “{d.get('title')}”: {fields}"
         return self.verb
 
 

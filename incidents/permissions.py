@@ -57,6 +57,8 @@ class Action(StrEnum):
     MANAGE_VENDORS = "manage_vendors"  # vendors' involvement (add, role, reference, remove) and their access items
     OVERRIDE_CONTAINMENT = "override_containment"  # mark contained while entry-point vendor access is active
     ANSWER_VENDOR_QUESTIONS = "answer_vendor_questions"  # answer a question to a vendor (their own company's)
+    EDIT_TIMELINE = "edit_timeline"  # change any timeline event (one's own: CONTRIBUTE)
+    IMPORT_TIMELINE = "import_timeline"  # import a CSV / JSON Lines file into the timeline
 
 
 S = Standing
@@ -92,6 +94,12 @@ RULES: dict[Action, frozenset[Standing]] = {
     # vendor collaborator answers only their own company's questions: they cannot even see
     # another vendor's involvement (vendors.selectors.involvements_for; the service checks again).
     Action.ANSWER_VENDOR_QUESTIONS: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.VENDOR}),
+    # Adding a timeline event is contributing (a vendor collaborator adds what they saw, a SOAR
+    # tool posts its events); the people who may add one may change it again. Changing anyone's
+    # event is the case members' call, like editing the incident; importing a whole log file
+    # into the story too.
+    Action.EDIT_TIMELINE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),
+    Action.IMPORT_TIMELINE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),
 }
 
 # What each refusal tells the person (PermissionDenied → 403 / an error message).
@@ -113,6 +121,8 @@ REFUSALS: dict[Action, str] = {
         "Only the incident's lead or an admin may mark it contained while vendor access is still active."
     ),
     Action.ANSWER_VENDOR_QUESTIONS: "Only the vendor's collaborator or members working this incident may answer.",
+    Action.EDIT_TIMELINE: "You may only change timeline events you recorded.",
+    Action.IMPORT_TIMELINE: "Only members working this incident (its lead and responders) may import a timeline.",
 }
 
 # The vendor registry is global (no incident to stand on): by global role. Admins and incident

@@ -131,6 +131,17 @@ TABLE: dict[str, dict[str, tuple[str, ...]]] = {
         "may": (ADMIN, LEAD, RESPONDER, VENDOR),
         "may_not": (OBSERVER, WRITER, READER),
     },
+    # The timeline (proven cell by cell in tests/timeline/test_services.py): anyone who may
+    # contribute adds events and changes their own; changing anyone's and importing is the case
+    # members' call.
+    "edit_timeline": {
+        "may": (ADMIN, LEAD, RESPONDER),
+        "may_not": (VENDOR, OBSERVER, WRITER, READER),
+    },
+    "import_timeline": {
+        "may": (ADMIN, LEAD, RESPONDER),
+        "may_not": (VENDOR, OBSERVER, WRITER, READER),
+    },
 }
 
 # What each refusal says (PermissionDenied's message), written out.
@@ -148,6 +159,8 @@ REFUSED = {
         "Only the incident's lead or an admin may mark it contained while vendor access is still active."
     ),
     "answer_vendor_questions": "Only the vendor's collaborator or members working this incident may answer.",
+    "edit_timeline": "You may only change timeline events you recorded.",
+    "import_timeline": "Only members working this incident (its lead and responders) may import a timeline.",
 }
 
 PERSONAS = {
