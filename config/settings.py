@@ -288,6 +288,8 @@ SPECTACULAR_SETTINGS = {
         "AccessStateEnum": "incidents.models.AccessState",
         "AccessKindEnum": "incidents.models.AccessKind",
         "ScopeKindEnum": "incidents.models.ScopeKind",
+        # A timeline event's kind: the event, the create/update bodies and the list's filter.
+        "TimelineEventKindEnum": "timeline.models.EventKind",
     },
 }
 
@@ -325,3 +327,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- Timeline import (timeline/imports.py) --------------------------------------------------
+# Largest CSV / JSON Lines file imported into a timeline (a 100,000-row Timesketch export is
+# ~20 MB); larger is refused on the upload form, nothing kept.
+TIMELINE_IMPORT_MAX_BYTES = env_int("TIMELINE_IMPORT_MAX_BYTES", 100 * 1024 * 1024)
+# Most rows in one file: every event of a file is held (~1 KB each) until its one transaction
+# commits; more is refused when the file is checked.
+TIMELINE_IMPORT_MAX_ROWS = env_int("TIMELINE_IMPORT_MAX_ROWS", 200_000)

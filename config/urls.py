@@ -14,6 +14,7 @@ from incidents.vendors.api import (
     VendorAccessViewSet,
     VendorViewSet,
 )
+from timeline.api import TimelineEventViewSet
 
 from . import health
 from .docs import DocsView, SchemaView
@@ -38,6 +39,9 @@ router.register(
     basename="incident-vendor-question",
 )
 router.register(rf"incidents/(?P<reference>{REFERENCE_REGEX})/scope", ScopeViewSet, basename="incident-scope")
+router.register(
+    rf"incidents/(?P<reference>{REFERENCE_REGEX})/timeline", TimelineEventViewSet, basename="incident-timeline"
+)
 router.register(r"vendors/(?P<vendor_id>\d+)/known-access", KnownAccessViewSet, basename="vendor-known-access")
 router.register("vendors", VendorViewSet, basename="vendor")
 
@@ -56,4 +60,5 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include((api_urlpatterns, "api"))),
     path("", include("incidents.urls")),
+    path("", include("timeline.urls")),
 ]

@@ -166,6 +166,12 @@ PANELS: dict[str, Panel] = {
         ),
         # Its list comes lazily with the detail page's context (incidents/vendors/scope.py).
         Panel("scope", "incidents/_scope.html", (("scope_count", "scope-count"), ("scope_list", "scope-list"))),
+        # Its milestones and key events come lazily with the detail page's context (timeline/panel.py).
+        Panel(
+            "timeline",
+            "incidents/_timeline.html",
+            (("timeline_count", "timeline-count"), ("timeline_summary", "timeline-summary")),
+        ),
     )
 }
 # Which panels an activity entry's verb changes (the activity panel changes with every entry).
@@ -205,6 +211,8 @@ PANELS_BY_VERB: dict[str, frozenset[str]] = {
     # The derived personal-data flag and record count are an "updated" entry of their own.
     "scope_added": frozenset({"scope"}),
     "scope_removed": frozenset({"scope"}),
+    "timeline_event_added": frozenset({"timeline"}),
+    "timeline_event_updated": frozenset({"timeline"}),
 }
 # What an in-place write's own response already redraws (``with_updates(changed=…)``).
 PANEL_OF_WRITE = {

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from timeline.panel import panel_context as timeline_panel_context
 
 from . import conflicts, filters, live, selectors, services
 from .evidence.panel import panel_context as evidence_panel_context
@@ -171,6 +172,8 @@ def detail_response(
             **vendor_panel_context(request, incident),
             # Lazy too: the affected scope rows (one query where the panel is drawn).
             **scope_panel_context(request, incident),
+            # Lazy too: the milestones, key events and count (three queries where drawn).
+            **timeline_panel_context(request, incident),
             "incident": incident,
             "can": can,
             "finding_form": FindingForm(incident=incident, viewer=request.user),

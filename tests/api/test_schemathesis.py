@@ -70,8 +70,13 @@ def seeded(api_headers: dict[str, str]) -> Iterator[None]:
         references.append(reference)
         task = client.post(f"/api/v1/incidents/{reference}/tasks/", {"title": "Collect logs"}, format="json")
         finding = client.post(f"/api/v1/incidents/{reference}/findings/", {"body": "MFA fatigue"}, format="json")
-        assert task.status_code == finding.status_code == 201, (task.content, finding.content)
-        ids += [task.json()["id"], finding.json()["id"]]
+        event = client.post(
+            f"/api/v1/incidents/{reference}/timeline/",
+            {"occurred_at": "2026-03-02T10:00:00Z", "kind": "attacker", "title": "VPN login", "technique": "T1078"},
+            format="json",
+        )
+        assert task.status_code == finding.status_code == event.status_code == 201, (task.content, finding.content)
+        ids += [task.json()["id"], finding.json()["id"], event.json()["id"]]
     REAL_PATH_PARAMETERS.update(reference=references, id=ids)
     yield
     REAL_PATH_PARAMETERS.clear()

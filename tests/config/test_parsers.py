@@ -82,8 +82,8 @@ def _json_write_operations() -> list[tuple[str, str]]:
 
 @pytest.fixture
 def real_url(writer) -> Callable[[str], str]:
-    """Fill a schema path with real objects: an incident, and the task, finding, indicator or evidence
-    ``{id}`` names."""
+    """Fill a schema path with real objects: an incident, and the task, finding, indicator, timeline
+    event or evidence ``{id}`` names."""
     response = writer.post(LIST, {"title": "Ransomware note on file server", "severity": "high"}, format="json")
     assert response.status_code == 201, response.content
     reference = response.json()["reference"]
@@ -92,6 +92,7 @@ def real_url(writer) -> Callable[[str], str]:
         ("tasks", {"title": "Image the server"}),
         ("findings", {"body": "Note found"}),
         ("indicators", {"type": "ip", "value": "45.137.21.9"}),
+        ("timeline", {"occurred_at": "2026-03-02T10:00:00Z", "kind": "attacker", "title": "VPN login"}),
     ):
         created = writer.post(f"{LIST}{reference}/{collection}/", body, format="json")
         assert created.status_code == 201, created.content

@@ -51,7 +51,8 @@ HEADING = {"case-banner", "case-heading"}
 CASE = HEADING | {"case-summary", "case-facts"}
 ACTIVITY = {"case-activity", "live-status"}
 SCOPE = {"scope-count", "scope-list"}
-EVERY_PANEL = FINDINGS | TASKS | MEMBERS | EVIDENCE | INDICATORS | VENDORS | SCOPE | CASE | ACTIVITY
+TIMELINE = {"timeline-count", "timeline-summary"}
+EVERY_PANEL = FINDINGS | TASKS | MEMBERS | EVIDENCE | INDICATORS | VENDORS | SCOPE | TIMELINE | CASE | ACTIVITY
 
 
 class TestIncidentPoll:

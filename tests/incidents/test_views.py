@@ -8,6 +8,7 @@ from django.urls import reverse
 from incidents import services
 from incidents.models import Finding, Incident, Status
 from tests.factories import UserFactory, make_incident
+from timeline import services as timeline_services
 
 pytestmark = pytest.mark.django_db
 
@@ -135,8 +136,12 @@ class TestDetail:
         for n in range(items):
             services.finding_add(incident=incident, author=responder, body=f"Finding {n}")
             services.task_add(incident=incident, actor=lead, title=f"Task {n}", assignee=responder)
+            timeline_services.event_add(
+                incident=incident, actor=lead, occurred_at=f"2026-03-0{n % 9 + 1}T10:00:00Z", kind="attacker",
+                title=f"Event {n}", key_event=True, technique="T1199",
+            )  # fmt: skip
         client = login(lead)
-        # Exactly 16, whatever the number of findings and tasks:
+        # Exactly 19, whatever the number of findings, tasks and timeline events:
         # 1 session, 2 user (authentication),
         # 3 the visible incident with its lead and opener (one query, joined),
         # 4 findings with their authors, 5 tasks with their assignees, 6 the tasks' notes,
@@ -152,8 +157,10 @@ class TestDetail:
         # 14 the vendors on the incident with their registry rows, 15 the registry's vendors not on
         #   it yet (the add form's choices, only for those who manage vendors),
         # 16 the affected scope rows (issue 9; the vendors' access items and questions are one
-        #   more each once there are vendors: tests/incidents/test_vendors_questions.py).
-        with django_assert_num_queries(16):
+        #   more each once there are vendors: tests/incidents/test_vendors_questions.py),
+        # 17 the timeline's milestones (the marking event of each kind, one query), 18 its latest
+        #   key events, 19 the number of events it shows (issue 10).
+        with django_assert_num_queries(19):
             response = client.get(incident.get_absolute_url())
         assert response.status_code == 200
         assert response.content.decode().count('class="finding"') == items
@@ -164,9 +171,9 @@ class TestDetail:
         services.task_add(incident=incident, actor=lead, title="Block the sender")
         client = login(executive)
         # session, user, incident, findings, tasks, task notes, memberships, activity, evidence,
-        # legal hold, indicators, vendors, affected scope (13): no assignee, member or vendor
-        # choices for a reader.
-        with django_assert_num_queries(13):
+        # legal hold, indicators, vendors, affected scope, the timeline's milestones, key events
+        # and count (16): no assignee, member or vendor choices for a reader.
+        with django_assert_num_queries(16):
             response = client.get(incident.get_absolute_url())
         assert response.context["task_form"] is None
 
