@@ -34,11 +34,13 @@ test: lint
 	$(BIN)/python -m pytest
 
 # Wipes and reseeds the bench databases (their names must contain "bench"); see benchmarks/README.md.
-# The evidence bench runs even if the incidents bench missed a target; make fails if either did.
+# Each bench runs even if an earlier one missed a target; make fails if any did.
 bench: $(VENV)/.installed
 	DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/breachline_bench}" $(BIN)/python benchmarks/incidents.py; \
 	incidents=$$?; \
-	$(BIN)/python benchmarks/evidence.py && exit $$incidents
+	$(BIN)/python benchmarks/evidence.py; \
+	evidence=$$?; \
+	$(BIN)/python benchmarks/timeline.py && exit $$(( incidents || evidence ))
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

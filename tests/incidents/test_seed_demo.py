@@ -92,3 +92,41 @@ def test_demo_questions_to_northwind_and_the_affected_scope():
     ]
     # Derived from the scope (the data set carries personal data), not typed in.
     assert (ai.personal_data, ai.records_affected) == (True, 12_400)
+
+
+def test_demo_timelines_and_their_milestones():
+    from datetime import timedelta
+
+    from timeline.selectors import events_for, milestones
+
+    _seed()
+    ai = Incident.objects.get(restricted=True)
+    phish = Incident.objects.get(title__startswith="Invoice-themed")
+    lead, victor = User.objects.get(username="lead"), User.objects.get(username="vendor")
+    assert list(events_for(lead, ai).values_list("kind", "technique", "internal")) == [
+        ("attacker", "T1566.001", False),
+        ("attacker", "T1204.002", False),
+        ("attacker", "T1552.001", False),
+        ("attacker", "T1199", True),
+        ("attacker", "T1530", True),
+        ("detection", "", True),
+        ("communication", "", False),
+        ("vendor", "", False),
+        ("regulatory", "", True),
+    ]
+    # Victor sees what Northwind told us and what we shared, never the internal reconstruction.
+    assert list(events_for(victor, ai).values_list("title", flat=True)) == [
+        "Northwind developer opens a malicious attachment (date from Northwind's report)",
+        "Infostealer stealer.exe starts on nw-dev-laptop-07",
+        "The CI token svc-nw-ci is read from a .env file by stealer.exe",
+        "Northwind's security team told; they open NW-SEC-2291",
+        "Northwind reimages nw-dev-laptop-07 and rotates its developers' tokens",
+    ]
+    # The phishing wave: the look-alike domain registered 2 d 2 h before the report (the first
+    # attacker activity), the sender blocked 3 h after it, the last recovery step 28 h after.
+    found = milestones(phish, viewer=lead)
+    assert (found.dwell_time, found.time_to_contain, found.time_to_recover) == (
+        timedelta(days=2, hours=2),
+        timedelta(hours=3),
+        timedelta(hours=28),
+    )

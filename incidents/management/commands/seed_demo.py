@@ -22,18 +22,23 @@ from incidents.models import (
     AccessKind,
     AccessState,
     Category,
+    Evidence,
     Incident,
+    Indicator,
     MemberRole,
     Playbook,
     Resolution,
     ScopeKind,
     Severity,
     Status,
+    Vendor,
     VendorQuestion,
     VendorRole,
 )
 from incidents.vendors import scope as affected_scope
 from incidents.vendors import services as vendors
+from timeline import services as timeline
+from timeline.models import EventKind as TimelineKind
 
 # Development-only credentials, printed by `make run`.
 DEMO_PASSWORD = "breachline-demo"
@@ -178,6 +183,7 @@ class Command(BaseCommand):
         self._evidence(ai, phish, users)
         self._indicators(phish, vpn, users)
         self._vendors(ai, phish, msp, users)
+        self._timeline(ai, phish, msp, users)
 
         old = services.incident_open(
             title="Lost laptop with encrypted disk",
@@ -386,3 +392,76 @@ class Command(BaseCommand):
         vendors.involvement_add(
             incident=phish, vendor=registry["Fabrikam Payments"], actor=lead, role=VendorRole.AFFECTED
         )
+
+    def _timeline(self, ai: Incident, phish: Incident, msp: Incident, users: dict[str, User]) -> None:
+        """Attack timelines: the contractor breach told from the infostealer on Northwind's laptop
+        to the model download (mixed precisions, ATT&CK techniques, links to evidence and the
+        vendor, some shared with Victor); the phishing wave from delivery to recovery, so its
+        milestones (dwell time, time to contain, time to recover) have real numbers."""
+        lead, responder, vendor = users["lead"], users["responder"], users["vendor"]
+        now = timezone.now().replace(second=0, microsecond=0)
+        northwind = Vendor.objects.get(name="Northwind Data Labs")
+        files = dict(Evidence.objects.filter(incident=ai).values_list("name", "pk"))
+        for actor, ago, precision, kind, title, fields in [
+            (vendor, timedelta(days=10), "day", TimelineKind.ATTACKER,
+             "Northwind developer opens a malicious attachment (date from Northwind's report)",
+             {"technique": "T1566.001", "vendor": northwind.pk, "source": "Northwind incident report NW-SEC-2291"}),
+            (vendor, timedelta(days=9, hours=3), "exact", TimelineKind.ATTACKER,
+             "Infostealer stealer.exe starts on nw-dev-laptop-07",
+             {"technique": "T1204.002", "vendor": northwind.pk, "key_event": True, "source": "Northwind EDR console",
+              "evidence": [files["northwind-edr-timeline.csv"]]}),
+            (vendor, timedelta(days=9, hours=2, minutes=59), "exact", TimelineKind.ATTACKER,
+             "The CI token svc-nw-ci is read from a .env file by stealer.exe",
+             {"technique": "T1552.001", "vendor": northwind.pk, "source": "Northwind EDR console",
+              "evidence": [files["northwind-edr-timeline.csv"]]}),
+            (responder, timedelta(hours=33), "minute", TimelineKind.ATTACKER,
+             "First use of svc-nw-ci from 203.0.113.77, outside Northwind's ranges",
+             {"technique": "T1199", "vendor": northwind.pk, "key_event": True, "internal": True,
+              "source": "ML artifact store audit log", "evidence": [files["artifact-store-audit.jsonl"]],
+              "description": "The contractor's **trusted** CI token, used from a VPS in another country."}),
+            (responder, timedelta(hours=32, minutes=20), "approximate", TimelineKind.ATTACKER,
+             "212 model shards of assistant-v3 downloaded",
+             {"technique": "T1530", "key_event": True, "internal": True, "source": "ML artifact store audit log",
+              "evidence": [files["artifact-store-audit.jsonl"]]}),
+            (lead, timedelta(hours=30), "minute", TimelineKind.DETECTION,
+             "Egress-volume alert on the ML artifact store",
+             {"key_event": True, "internal": True, "source": "SIEM rule ML-EGRESS-01"}),
+            (lead, timedelta(hours=29), "hour", TimelineKind.COMMUNICATION,
+             "Northwind's security team told; they open NW-SEC-2291",
+             {"vendor": northwind.pk, "internal": False, "source": "Phone call, then e-mail"}),
+            (lead, timedelta(hours=20), "minute", TimelineKind.VENDOR,
+             "Northwind reimages nw-dev-laptop-07 and rotates its developers' tokens",
+             {"vendor": northwind.pk, "internal": False, "source": "Northwind's answer in Breachline"}),
+            (lead, timedelta(hours=6), "minute", TimelineKind.REGULATORY,
+             "GDPR Art. 33 assessment opened: the evaluation set holds support transcripts",
+             {"key_event": True, "internal": True, "source": "Counsel"}),
+        ]:  # fmt: skip
+            timeline.event_add(
+                incident=ai, actor=actor, occurred_at=now - ago, precision=precision, kind=kind, title=title,
+                **fields,
+            )  # fmt: skip
+        lure = Indicator.objects.filter(incident=phish, type="domain").values_list("pk", flat=True)[:1]
+        detected = phish.detected_at.replace(second=0, microsecond=0)
+        for ago, kind, title, fields in [
+            (timedelta(days=5, hours=2), TimelineKind.ATTACKER, "Look-alike domain invoices-paypa1.com registered",
+             {"technique": "T1583.001", "indicators": list(lure), "source": "WHOIS"}),
+            (timedelta(days=3, hours=1), TimelineKind.ATTACKER, "37 invoice-themed messages delivered to finance",
+             {"technique": "T1566.002", "key_event": True, "indicators": list(lure), "source": "Mail gateway"}),
+            (timedelta(days=3), TimelineKind.DETECTION, "A user reports the message with the Report button",
+             {"key_event": True, "source": "Phishing mailbox"}),
+            (timedelta(days=2, hours=21), TimelineKind.CONTAINMENT, "Sender domain blocked at the mail gateway",
+             {"key_event": True, "source": "Mail gateway"}),
+            (timedelta(days=2, hours=18), TimelineKind.ERADICATION, "Messages purged from 37 mailboxes",
+             {"source": "Exchange Online"}),
+            (timedelta(days=1, hours=20), TimelineKind.RECOVERY, "Passwords of the 4 users who clicked reset",
+             {"key_event": True, "source": "Identity provider"}),
+        ]:  # fmt: skip
+            timeline.event_add(
+                incident=phish, actor=responder, occurred_at=detected + timedelta(days=3) - ago, precision="minute",
+                kind=kind, title=title, **fields,
+            )  # fmt: skip
+        timeline.event_add(
+            incident=msp, actor=lead, occurred_at=msp.detected_at, precision="minute", kind=TimelineKind.DETECTION,
+            title="EDR blocks an unsigned PowerShell script pushed by the RMM agent", technique="T1072",
+            key_event=True, source="EDR",
+        )  # fmt: skip
