@@ -9,6 +9,18 @@ from __future__ import annotations
 REFERENCE_REGEX = r"IR-\d{4}-\d{4,}"
 
 
+class CsvOrJsonConverter:
+    """``csv`` or ``json``: the formats of downloads (evidence manifests, timeline exports)."""
+
+    regex = "csv|json"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
 class ReferenceConverter:
     regex = REFERENCE_REGEX
 

@@ -1,30 +1,20 @@
 from django.urls import path, register_converter
 
 from . import live, views
-from .converters import ReferenceConverter
+from .converters import CsvOrJsonConverter, ReferenceConverter
 from .evidence import views as evidence_views
 from .indicators import views as indicator_views
 from .vendors import views as vendor_views
 
-
-class ManifestFormatConverter:
-    regex = "csv|json"
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
-
-
 register_converter(ReferenceConverter, "reference")
 
 
-class ExportFormatConverter(ManifestFormatConverter):
+class ExportFormatConverter(CsvOrJsonConverter):
     regex = "stix|csv"
 
 
-register_converter(ManifestFormatConverter, "manifest_format")
+# Registered here for every app's URLs (the timeline's export uses csv_or_json too).
+register_converter(CsvOrJsonConverter, "csv_or_json")
 register_converter(ExportFormatConverter, "export_format")
 
 app_name = "incidents"
@@ -51,7 +41,7 @@ urlpatterns = [
     path("incidents/<reference:reference>/evidence/", evidence_views.evidence_upload, name="evidence-upload"),
     path("incidents/<reference:reference>/evidence/text/", evidence_views.evidence_text_add, name="evidence-text"),
     path(
-        "incidents/<reference:reference>/evidence/manifest.<manifest_format:format>",
+        "incidents/<reference:reference>/evidence/manifest.<csv_or_json:format>",
         evidence_views.evidence_manifest,
         name="evidence-manifest",
     ),

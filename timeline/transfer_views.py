@@ -27,7 +27,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, St
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
-from django.urls import URLPattern, path, register_converter
+from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -45,19 +45,6 @@ from .transfer_forms import ConfirmForm, ImportForm
 REQUEST_OVERHEAD_BYTES = 64 * 1024
 RECENT_IMPORTS = 10
 _TRUE = ("1", "true", "on", "yes")
-
-
-class ExportFormatConverter:
-    regex = "csv|json"
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
-
-
-register_converter(ExportFormatConverter, "timeline_export_format")
 
 
 class _CappedUploadHandler(TemporaryFileUploadHandler):
@@ -258,5 +245,5 @@ urlpatterns: list[URLPattern] = [
     path(
         "incidents/<reference:reference>/timeline/imports/<int:import_id>/cancel/", import_cancel, name="import-cancel"
     ),
-    path("incidents/<reference:reference>/timeline/export.<timeline_export_format:format>", export, name="export"),
+    path("incidents/<reference:reference>/timeline/export.<csv_or_json:format>", export, name="export"),
 ]

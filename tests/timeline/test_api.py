@@ -35,16 +35,6 @@ def titles(response):
 
 
 @pytest.fixture
-def northwind(admin):
-    return vendor_services.vendor_create(actor=admin, name="Northwind MSP")
-
-
-@pytest.fixture
-def contoso(admin):
-    return vendor_services.vendor_create(actor=admin, name="Contoso Forensics")
-
-
-@pytest.fixture
 def victor(vendor, northwind):
     """The vendor persona, working for Northwind."""
     vendor.vendor = northwind

@@ -18,16 +18,6 @@ from .test_api_write import READ, WRITE, body_date, event_rows, url
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def northwind(admin):
-    return vendor_services.vendor_create(actor=admin, name="Northwind MSP")
-
-
-@pytest.fixture
-def contoso(admin):
-    return vendor_services.vendor_create(actor=admin, name="Contoso Forensics")
-
-
 # --- Who may --------------------------------------------------------------------------------
 def test_an_executive_may_not_write(api, lead, executive, incident):
     event = services.event_add(

@@ -41,16 +41,6 @@ def writer(api, lead):
     return api(READ, WRITE, user=lead)
 
 
-@pytest.fixture
-def northwind(admin):
-    return vendor_services.vendor_create(actor=admin, name="Northwind MSP")
-
-
-@pytest.fixture
-def contoso(admin):
-    return vendor_services.vendor_create(actor=admin, name="Contoso Forensics")
-
-
 # --- One event ------------------------------------------------------------------------------
 def test_post_one_event(writer, lead, incident):
     assert event_rows(incident) == []
