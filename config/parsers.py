@@ -7,6 +7,7 @@ are bounded here, before any view or serializer sees them:
   may declare ~10 MiB). The parser reads the raw stream itself, at most limit + 1 bytes, so a
   view's limit may exceed Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` and a body that is longer than
   its ``Content-Length`` claims is still cut off.
+- duplicate keys in an object are a 400 (``_unique_keys``);
 - nesting: ``API_JSON_MAX_DEPTH`` levels of arrays and objects. Python's parser recurses in C
   and raises RecursionError around 1,000 levels (a 500 before this module existed); anything
   past the limit but short of that is refused after parsing by an iterative walk.
@@ -95,6 +96,17 @@ def json_nesting_exceeds(data: Any, max_depth: int) -> bool:
     return False
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object naming a key twice is refused: which value counts would be the parser's guess
+    (Python's keeps the last, others the first), and two systems reading one payload must agree."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
 class JSONParser(BaseParser):
     """DRF's JSON parser plus the size and depth limits above.
 
@@ -123,7 +135,9 @@ class JSONParser(BaseParser):
         too_deep = f"JSON nested too deeply: the limit is {max_depth} levels of arrays and objects."
         try:
             text = raw.decode(encoding)
-            data = json.loads(text, parse_constant=json.strict_constant if self.strict else None)
+            data = json.loads(
+                text, parse_constant=json.strict_constant if self.strict else None, object_pairs_hook=_unique_keys
+            )
         except RecursionError:
             raise ParseError(too_deep) from None
         except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are both ValueErrors

@@ -8,6 +8,7 @@ Every variable is listed in README.md.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -290,6 +291,9 @@ SPECTACULAR_SETTINGS = {
         "ScopeKindEnum": "incidents.models.ScopeKind",
         # A timeline event's kind: the event, the create/update bodies and the list's filter.
         "TimelineEventKindEnum": "timeline.models.EventKind",
+        # An alert's triage status; what a batch item became (alerts and indicators alike).
+        "AlertStatusEnum": "intake.models.AlertStatus",
+        "BatchItemStatusEnum": ["created", "duplicate", "error"],
     },
 }
 
@@ -335,3 +339,34 @@ TIMELINE_IMPORT_MAX_BYTES = env_int("TIMELINE_IMPORT_MAX_BYTES", 100 * 1024 * 10
 # Most rows in one file: every event of a file is held (~1 KB each) until its one transaction
 # commits; more is refused when the file is checked.
 TIMELINE_IMPORT_MAX_ROWS = env_int("TIMELINE_IMPORT_MAX_ROWS", 200_000)
+
+# --- SIEM intake (intake/, docs/architecture.md "Intake") ---------------------------------------
+# What makes two alerts the same thing for grouping (intake.services.fingerprint_of): any of
+# rule (the rule, or the title without one), host, user, observables (the attacker-side ones).
+INTAKE_FINGERPRINT_FIELDS = env_list("INTAKE_FINGERPRINT_FIELDS", ["rule", "host", "user", "observables"])
+if not INTAKE_FINGERPRINT_FIELDS or set(INTAKE_FINGERPRINT_FIELDS) - {"rule", "host", "user", "observables"}:
+    raise ImproperlyConfigured("INTAKE_FINGERPRINT_FIELDS: a comma-separated list of rule, host, user, observables")
+# An alert joins the incident of an earlier one with its fingerprint received within this window.
+INTAKE_GROUPING_WINDOW = timedelta(hours=env_int("INTAKE_GROUPING_WINDOW_HOURS", 24))
+# An alert at or above this severity that joins nothing opens an incident; below, it waits in triage.
+INTAKE_PROMOTE_SEVERITY = env_str("INTAKE_PROMOTE_SEVERITY", "high")
+if INTAKE_PROMOTE_SEVERITY not in {"critical", "high", "medium", "low", "info"}:
+    raise ImproperlyConfigured("INTAKE_PROMOTE_SEVERITY: one of critical, high, medium, low, info")
+# The payload as sent is kept up to this size (as JSON); larger ones keep the normalized fields only.
+INTAKE_RAW_MAX_BYTES = env_int("INTAKE_RAW_MAX_BYTES", 64 * 1024)
+# Alert requests (one alert or a batch each) per API key or ingest URL: DRF's rate syntax.
+INTAKE_RATE_LIMIT = env_str("INTAKE_RATE_LIMIT", "600/min")
+# The largest alert request body (a batch of 1,000 alerts with their payloads).
+INTAKE_JSON_MAX_BYTES = env_int("INTAKE_JSON_MAX_BYTES", 10 * 1024 * 1024)
+
+# --- Cache: rate limits are counted here ---------------------------------------------------------
+# Redis when CACHE_URL names it (several gunicorn workers then share one count); otherwise each
+# process counts for itself (development).
+CACHE_URL = env_str("CACHE_URL")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}

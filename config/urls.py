@@ -14,6 +14,7 @@ from incidents.vendors.api import (
     VendorAccessViewSet,
     VendorViewSet,
 )
+from intake.api import AlertIntakeView, IngestURLView, NativeAlertIntakeView
 from timeline.api import TimelineEventViewSet
 
 from . import health
@@ -49,6 +50,9 @@ api_urlpatterns = [
     path("", include(router.urls)),
     re_path(rf"^incidents/(?P<reference>{REFERENCE_REGEX})/legal-hold/$", LegalHoldView.as_view(), name="legal-hold"),
     path("indicators/", IndicatorLookupView.as_view(), name="indicator-lookup"),
+    path("alerts/", AlertIntakeView.as_view(), name="alerts"),
+    re_path(r"^alerts/(?P<alert_format>[a-z]{1,20})/$", NativeAlertIntakeView.as_view(), name="alerts-native"),
+    re_path(r"^ingest/(?P<token>[A-Za-z0-9_-]{1,100})/$", IngestURLView.as_view(), name="ingest"),
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", DocsView.as_view(url_name="api:schema"), name="docs"),
 ]
@@ -61,4 +65,5 @@ urlpatterns = [
     path("api/v1/", include((api_urlpatterns, "api"))),
     path("", include("incidents.urls")),
     path("", include("timeline.urls")),
+    path("", include("intake.urls")),
 ]

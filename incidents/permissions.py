@@ -143,6 +143,13 @@ def may_see_vendor_registry(user: User) -> bool:
     return user.is_active and (user.is_superuser or user.role != Role.VENDOR)
 
 
+def may_triage_alerts(user: User) -> bool:
+    """The SIEM triage queue (``/alerts/``) is global, by role: admins, incident leads and
+    responders (and superusers). Executives never see raw alert payloads; vendor collaborators
+    and integrations never see the queue (a 404: they must not learn it exists)."""
+    return user.is_active and (user.is_superuser or user.role in (Role.ADMIN, Role.LEAD, Role.RESPONDER))
+
+
 def may_edit_vendor_registry(user: User) -> bool:
     """Admins and incident leads (and superusers) add and change vendors in the registry."""
     return user.is_active and (user.is_superuser or user.role in REGISTRY_EDITOR_ROLES)

@@ -63,6 +63,11 @@ urlpatterns = [
         name="indicator-extract",
     ),
     path(
+        "incidents/<reference:reference>/indicators/from-alerts/",
+        indicator_views.indicator_from_alerts,
+        name="indicator-from-alerts",
+    ),
+    path(
         "incidents/<reference:reference>/indicators/confirm/",
         indicator_views.indicator_confirm,
         name="indicator-confirm",

@@ -20,8 +20,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .. import live
 from .. import views as case_views
 from ..forms import add_service_errors
-from ..models import Incident, Indicator, Tlp
+from ..models import Incident, Indicator, IndicatorRole, Tlp
 from ..permissions import Action, case_permissions, require
+from ..selectors import sees_internal
 from . import selectors, services, stix
 from .extract import Candidate, extract
 from .forms import ConfirmForm, ExtractForm, IndicatorEditForm, IndicatorForm
@@ -111,6 +112,35 @@ def indicator_extract(request: HttpRequest, reference: str) -> HttpResponseBase:
         return render(request, "incidents/_indicator_candidates.html", context)
     parts = {"extract_form": form, "candidates": candidates}
     return case_views.detail_response(request, reference, status=200 if form.is_valid() else 400, indicator_parts=parts)
+
+
+@login_required
+@require_GET
+def indicator_from_alerts(request: HttpRequest, reference: str) -> HttpResponseBase:
+    """``GET /incidents/<ref>/indicators/from-alerts/``: the observables of the alerts that
+    joined the incident, as candidates to confirm (the same form as pasted text). Loaded when
+    its panel section is opened, so the incident page pays nothing for it. Alerts are never
+    shown to vendor collaborators (404, like the alert queue)."""
+    from intake.selectors import alert_observables  # intake reads incidents, not the reverse
+
+    incident = case_views._visible_or_404(request.user, reference)
+    if not sees_internal(request.user):
+        raise Http404("No such incident.")
+    require(request.user, incident, Action.CONTRIBUTE)
+    candidates = [
+        Candidate(item["type"], item["value"], ours=item["role"] == IndicatorRole.AFFECTED)
+        for item in alert_observables(incident)
+    ]
+    context = {
+        "incident": incident,
+        "extract_form": ExtractForm(auto_id="indicator-extract-%s"),
+        "candidates": candidates,
+        "already": _already(request, incident, candidates) if candidates else set(),
+        "confirm_form": ConfirmForm(incident=incident, viewer=request.user),
+        "empty_message": "No alert that joined this incident carried an indicator.",
+        "source_hint": "SIEM alerts",
+    }
+    return render(request, "incidents/_indicator_candidates.html", context)
 
 
 @login_required

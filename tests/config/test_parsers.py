@@ -19,6 +19,7 @@ from rest_framework.test import APIClient, APIRequestFactory
 from accounts.models import User
 from config.parsers import JSONParser, RequestTooLarge
 from incidents.models import Incident
+from intake.tokens import ingest_token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,7 @@ def nested_lists(levels: int) -> str:
 
 @pytest.fixture
 def writer(api, admin: User) -> APIClient:
-    return api("incidents:read", "incidents:write", user=admin)
+    return api("incidents:read", "incidents:write", "alerts:write", user=admin)
 
 
 def post_json(client: APIClient, path: str, body: str | bytes, **extra) -> object:
@@ -60,6 +61,14 @@ def test_json_nested_past_the_recursion_limit_is_a_400_not_a_500(writer, levels)
     response = post_json(writer, LIST, nested_lists(levels))
     assert response.status_code == 400
     assert response.json() == TOO_DEEP
+
+
+def test_an_object_naming_a_key_twice_is_refused(writer):
+    # Which "title" would count is the parser's guess; two systems reading one payload must agree.
+    response = post_json(writer, LIST, '{"title": "Phishing", "severity": "low", "title": "Ransomware"}')
+    assert response.status_code == 400
+    assert response.json() == {"detail": "JSON parse error - duplicate key 'title'"}
+    assert Incident.objects.count() == 0
 
 
 def test_the_depth_limit_is_a_setting(writer, settings):
@@ -122,7 +131,10 @@ def real_url(writer) -> Callable[[str], str]:
     )
     assert question.status_code == 201, question.content
 
+    _, ingest_token = ingest_token_create(name="splunk-prod", source="splunk-prod", format="splunk")
+
     def fill(path: str) -> str:
+        path = path.replace("{alert_format}", "splunk").replace("{token}", ingest_token)
         path = path.replace("{involvement_id}", str(involvement.json()["id"]))
         path = path.replace("{vendor_id}", str(vendor.json()["id"]))
         path = path.replace("/access/{id}/", f"/access/{access.json()['id']}/")
