@@ -40,7 +40,9 @@ bench: $(VENV)/.installed
 	incidents=$$?; \
 	$(BIN)/python benchmarks/evidence.py; \
 	evidence=$$?; \
-	$(BIN)/python benchmarks/timeline.py && exit $$(( incidents || evidence ))
+	$(BIN)/python benchmarks/timeline.py; \
+	timeline=$$?; \
+	$(BIN)/python benchmarks/intake.py && exit $$(( incidents || evidence || timeline ))
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

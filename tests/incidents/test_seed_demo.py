@@ -22,12 +22,13 @@ def _seed() -> str:
 
 
 def test_seed_demo_loads_once_and_each_persona_sees_their_share():
-    assert "Seeded 5 incidents and 5 users." in _seed()
+    assert "Seeded 6 incidents and 5 users." in _seed()
     assert "Demo data already present; nothing to do." in _seed()
-    assert Incident.objects.count() == 5
-    seen = {user.username: incidents_visible_to(user).count() for user in User.objects.order_by("username")}
+    assert Incident.objects.count() == 6
+    people = User.objects.exclude(role="integration").order_by("username")
+    seen = {user.username: incidents_visible_to(user).count() for user in people}
     # The restricted contractor breach: lead, responder, the vendor contact and the CISO (observer).
-    assert seen == {"admin": 5, "exec": 5, "lead": 5, "responder": 5, "vendor": 1}
+    assert seen == {"admin": 6, "exec": 6, "lead": 6, "responder": 6, "vendor": 1}
 
 
 def test_demo_roles_follow_the_rule_table():
@@ -130,3 +131,17 @@ def test_demo_timelines_and_their_milestones():
         timedelta(hours=3),
         timedelta(hours=28),
     )
+
+
+def test_demo_alerts_one_promoted_one_grouped_and_a_triage_queue():
+    from intake.models import Alert
+
+    _seed()
+    rows = list(Alert.objects.order_by("id").values_list("source_ref", "status", "occurrences", "incident__title"))
+    assert rows == [
+        ("scheduler__nobody__search__RMD5a1_at_1_101", "promoted", 1, "Ransomware canary file modified on FS01"),
+        ("scheduler__nobody__search__RMD5a1_at_1_102", "linked", 1, "Ransomware canary file modified on FS01"),
+        ("vpn-1", "new", 4, None),
+        ("ps-1", "new", 1, None),
+        ("mail-1", "new", 1, None),
+    ]

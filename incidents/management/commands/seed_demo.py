@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Role, User
+from accounts.services import api_key_create
 from incidents import services
 from incidents.evidence import services as evidence
 from incidents.indicators import services as indicators
@@ -37,6 +38,8 @@ from incidents.models import (
 )
 from incidents.vendors import scope as affected_scope
 from incidents.vendors import services as vendors
+from intake import services as intake
+from intake.normalizers import NormalizedAlert
 from timeline import services as timeline
 from timeline.models import EventKind as TimelineKind
 
@@ -184,6 +187,7 @@ class Command(BaseCommand):
         self._indicators(phish, vpn, users)
         self._vendors(ai, phish, msp, users)
         self._timeline(ai, phish, msp, users)
+        self._alerts()
 
         old = services.incident_open(
             title="Lost laptop with encrypted disk",
@@ -465,3 +469,51 @@ class Command(BaseCommand):
             title="EDR blocks an unsigned PowerShell script pushed by the RMM agent", technique="T1072",
             key_event=True, source="EDR",
         )  # fmt: skip
+
+    def _alerts(self) -> None:
+        """A SIEM's alerts: a critical one that opened an incident by itself and a later one that
+        joined it (same rule, host and attacker address), and a triage queue of new ones, one
+        sent four times. The key's secret is not kept: make one with create_api_key to post."""
+        siem, _ = api_key_create(name="splunk-prod", scopes=["alerts:write"])
+        now = timezone.now().replace(microsecond=0)
+
+        def post(*alerts: NormalizedAlert) -> None:
+            intake.alerts_ingest(
+                received=[intake.Received(alert=a, raw={"sid": a.source_ref, "search_name": a.rule}) for a in alerts],
+                source="splunk-prod", format="splunk", sender=siem.user,
+            )  # fmt: skip
+
+        sample = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+        canary = {"rule": "Ransomware canary modified", "host": "fs01", "user": "svc-backup",
+                  "observables": [("ip", "45.137.21.9"), ("sha256", sample)]}  # fmt: skip
+        title = "Ransomware canary file modified on FS01"
+        post(
+            NormalizedAlert(
+                source_ref="scheduler__nobody__search__RMD5a1_at_1_101", title=title,
+                severity="critical", observed_at=now - timedelta(hours=2), **canary,
+            )
+        )  # fmt: skip
+        post(
+            NormalizedAlert(
+                source_ref="scheduler__nobody__search__RMD5a1_at_1_102", title=title,
+                severity="medium", observed_at=now - timedelta(hours=1, minutes=40), **canary,
+            )
+        )  # fmt: skip
+        queue = [
+            ("vpn-1", "Multiple failed VPN logins for j.doe", "low", "VPN brute force", "vpn-gw-01", "j.doe",
+             [("ip", "185.220.101.47")]),
+            ("ps-1", "PowerShell download cradle on wks-0412", "medium", "Suspicious PowerShell", "wks-0412", "m.ross",
+             [("url", "hxxp://cdn-update[.]example/a.ps1"), ("domain", "cdn-update.example")]),
+            ("mail-1", "Mail from look-alike domain invoices-paypa1.com", "low", "Look-alike sender", "", "",
+             [("domain", "invoices-paypa1.com"), ("email", "finance@breachline.example")]),
+        ]  # fmt: skip
+        for ref, title, severity, rule, host, user, observables in queue:
+            post(
+                NormalizedAlert(
+                    source_ref=ref, title=title, severity=severity, rule=rule, host=host, user=user,
+                    observed_at=now - timedelta(minutes=30), observables=observables,
+                )
+            )  # fmt: skip
+        for _ in range(3):  # the VPN alert keeps firing: one alert, four occurrences
+            post(NormalizedAlert(source_ref="vpn-1", title="Multiple failed VPN logins for j.doe", severity="low",
+                                 observed_at=now - timedelta(minutes=30)))  # fmt: skip
