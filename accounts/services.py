@@ -22,6 +22,16 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 PREFIX_RE = re.compile(r"[0-9a-f]{8}")
 
 
+def integration_principal(username: str) -> User:
+    """The integration user an API key or ingest URL acts as (created once, without a usable
+    password: it never signs in)."""
+    user, created = User.objects.get_or_create(username=username[:150], defaults={"role": Role.INTEGRATION})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
 def _digest(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
@@ -56,12 +66,7 @@ def api_key_create(
     raw_key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
         if user is None:
-            user, created = User.objects.get_or_create(
-                username=f"api:{name}"[:150], defaults={"role": Role.INTEGRATION}
-            )
-            if created:
-                user.set_unusable_password()
-                user.save(update_fields=["password"])
+            user = integration_principal(f"api:{name}")
         key = APIKey.objects.create(
             name=name,
             user=user,

@@ -16,8 +16,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Role, User
-from accounts.services import LAST_USED_RESOLUTION
+from accounts.models import User
+from accounts.services import LAST_USED_RESOLUTION, integration_principal
 
 from .models import AlertFormat, IngestToken
 
@@ -47,12 +47,7 @@ def ingest_token_create(*, name: str, source: str, format: str, user: User | Non
     raw = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
         if user is None:
-            user, created = User.objects.get_or_create(
-                username=f"ingest:{name}"[:150], defaults={"role": Role.INTEGRATION}
-            )
-            if created:
-                user.set_unusable_password()
-                user.save(update_fields=["password"])
+            user = integration_principal(f"ingest:{name}")
         token = IngestToken.objects.create(
             name=name, source=source, format=format, user=user, prefix=prefix, digest=_digest(raw)
         )

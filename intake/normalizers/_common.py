@@ -161,6 +161,17 @@ def as_text(value: Any) -> str | None:
     return None
 
 
+def as_number(value: Any) -> float | None:
+    """A finite number from a number or its text (``"12"``, ``74.5``), else None (a band's
+    input: a level, a risk score)."""
+    text = as_text(value)
+    try:
+        number = float(text) if text is not None else math.nan
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def texts(value: Any) -> list[str]:
     """Every usable text in a field that may be one value or an array of them."""
     items = value if isinstance(value, list) else [value]

@@ -25,7 +25,6 @@ Elastic 7.x (``signal.*``) are read where 8.x has ``kibana.alert.*``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from . import NormalizedAlert
@@ -38,7 +37,7 @@ from ._common import (
     USER_MAX,
     Errors,
     Observables,
-    as_text,
+    as_number,
     block,
     extra_value,
     first,
@@ -122,12 +121,8 @@ def normalize(payload: Any) -> NormalizedAlert:
 
 def _severity_from_risk(score: Any) -> str | None:
     """Kibana's bands of the 0 to 100 risk score; None if there is no usable score."""
-    text = as_text(score)
-    try:
-        value = float(text) if text is not None else math.nan
-    except ValueError:
-        return None
-    if not math.isfinite(value):
+    value = as_number(score)
+    if value is None:
         return None
     if value >= 74:
         return "critical"

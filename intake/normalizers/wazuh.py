@@ -25,7 +25,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from . import NormalizedAlert
@@ -37,7 +36,7 @@ from ._common import (
     USER_MAX,
     Errors,
     Observables,
-    as_text,
+    as_number,
     block,
     extra_value,
     first,
@@ -112,12 +111,8 @@ def normalize(payload: Any) -> NormalizedAlert:
 
 def _severity(level: Any) -> str | None:
     """Wazuh's rule level banded; None if it is not a number."""
-    text = as_text(level)
-    try:
-        value = float(text) if text is not None else math.nan
-    except ValueError:
-        return None
-    if not math.isfinite(value):
+    value = as_number(level)
+    if value is None:
         return None
     if value >= 13:
         return "critical"

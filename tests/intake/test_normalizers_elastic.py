@@ -3,26 +3,15 @@ mixed ECS keys, search hits, 7.x ``signal.*`` documents."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from intake.normalizers import NormalizedAlert, NormalizeError
+from intake.normalizers import NormalizedAlert
 from intake.normalizers.elastic import normalize
+from tests.intake.normalizer_support import refused_by, sample
 
-SAMPLES = Path(__file__).parent / "samples"
-
-
-def sample(name: str) -> dict:
-    return json.loads((SAMPLES / name).read_text())
-
-
-def refused(payload: object) -> dict[str, list[str]]:
-    with pytest.raises(NormalizeError) as caught:
-        normalize(payload)
-    return caught.value.errors
+refused = refused_by(normalize)
 
 
 def test_a_nested_alert_document_is_read_field_by_field():

@@ -6,26 +6,15 @@ Strict about the fields it documents (wrong types are field messages), lenient a
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-from intake.normalizers import NormalizedAlert, NormalizeError
+from intake.normalizers import NormalizedAlert
 from intake.normalizers.generic import normalize
+from tests.intake.normalizer_support import refused_by, sample
 
-SAMPLES = Path(__file__).parent / "samples"
-
-
-def sample(name: str) -> dict:
-    return json.loads((SAMPLES / name).read_text())
-
-
-def refused(payload: object) -> dict[str, list[str]]:
-    with pytest.raises(NormalizeError) as caught:
-        normalize(payload)
-    return caught.value.errors
+refused = refused_by(normalize)
 
 
 def test_a_full_alert_is_read_field_by_field():

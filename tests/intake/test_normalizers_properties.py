@@ -10,17 +10,15 @@ exercised too, not only the refusals).
 from __future__ import annotations
 
 import copy
-import json
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from intake.normalizers import NormalizedAlert, NormalizeError, elastic, generic, sentinel, splunk, wazuh
+from tests.intake.normalizer_support import SAMPLES, sample
 
-SAMPLES = Path(__file__).parent / "samples"
 FORMATS = {"generic": generic, "splunk": splunk, "elastic": elastic, "sentinel": sentinel, "wazuh": wazuh}
 SEVERITIES = {"critical", "high", "medium", "low", "info"}
 INDICATOR_TYPES = {
@@ -53,10 +51,6 @@ JSON = st.recursive(
     ),
     max_leaves=30,
 )
-
-
-def sample(name: str) -> dict:
-    return json.loads((SAMPLES / name).read_text())
 
 
 def module_of(sample_name: str):

@@ -3,27 +3,15 @@ SecurityAlert rows, told apart by shape."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
-
-from intake.normalizers import NormalizedAlert, NormalizeError
+from intake.normalizers import NormalizedAlert
 from intake.normalizers.sentinel import normalize
+from tests.intake.normalizer_support import refused_by, sample
 
-SAMPLES = Path(__file__).parent / "samples"
 GUID = "a1b2c3d4-e5f6-4711-8899-aabbccddeeff"
 
-
-def sample(name: str) -> dict:
-    return json.loads((SAMPLES / name).read_text())
-
-
-def refused(payload: object) -> dict[str, list[str]]:
-    with pytest.raises(NormalizeError) as caught:
-        normalize(payload)
-    return caught.value.errors
+refused = refused_by(normalize)
 
 
 def test_an_incident_from_the_logic_app_trigger_is_read_field_by_field():

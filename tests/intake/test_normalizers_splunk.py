@@ -3,27 +3,17 @@ result row."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from intake.normalizers import NormalizedAlert, NormalizeError
+from intake.normalizers import NormalizedAlert
 from intake.normalizers.splunk import normalize
+from tests.intake.normalizer_support import refused_by, sample
 
-SAMPLES = Path(__file__).parent / "samples"
 SID = "scheduler__admin__search__RMD5c0ffee0123456789_at_1772445600_42"
 
-
-def sample(name: str) -> dict:
-    return json.loads((SAMPLES / name).read_text())
-
-
-def refused(payload: object) -> dict[str, list[str]]:
-    with pytest.raises(NormalizeError) as caught:
-        normalize(payload)
-    return caught.value.errors
+refused = refused_by(normalize)
 
 
 def test_an_enterprise_security_alert_is_read_field_by_field():
