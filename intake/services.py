@@ -236,9 +236,16 @@ def alerts_ingest(*, received: Sequence[Received], source: str, format: str, sen
                 sent_by=sender,
             ),
         )
-    with transaction.atomic():
-        created = _upsert(list(rows.values()))
-        _group([row.alert for row in rows.values() if row.alert.pk in created], sender=sender, now=now)
+    # The upsert and the lookup of earlier matches are one statement (atomic by itself: no
+    # BEGIN/COMMIT round trips when nothing else is written, the common case of an alert that
+    # waits in triage). Linking and promoting are a transaction of their own after it; should
+    # one fail, its alerts stay stored as new, in the triage queue.
+    created, matches = _upsert(list(rows.values()), now)
+    new = [row.alert for row in rows.values() if row.alert.pk in created]
+    threshold = SEVERITY_LEVEL[settings.INTAKE_PROMOTE_SEVERITY]
+    if any(alert.fingerprint in matches or SEVERITY_LEVEL[alert.severity] >= threshold for alert in new):
+        with transaction.atomic():
+            _group(new, sender=sender, now=now, matches=matches)
     for row in rows.values():
         results[row.item] = IngestResult("created" if row.alert.pk in created else "duplicate", alert=row.alert)
     # Every later repeat of an alert in the batch is a duplicate of it.
@@ -255,13 +262,17 @@ _COLUMNS = tuple(field.attname for field in Alert._meta.concrete_fields if not f
 _JSON_COLUMNS = frozenset(f.attname for f in Alert._meta.concrete_fields if f.get_internal_type() == "JSONField")
 
 
-def _upsert(rows: list[_Row]) -> set[int]:
+def _upsert(rows: list[_Row], now: datetime) -> tuple[set[int], dict[str, int]]:
     """Insert the new alerts and raise the count of known ones; fills every row's ``pk`` (and,
-    for a known alert, its current state) and returns the pks that were created."""
+    for a known alert, its current state). Returns the pks that were created, and for their
+    fingerprints the open incident of the latest earlier alert within the grouping window
+    (``_earlier``), found by the same statement on PostgreSQL."""
     if not rows:
-        return set()
+        return set(), {}
     if connection.vendor != "postgresql":
-        return _upsert_portable(rows)
+        created = _upsert_portable(rows)
+        fingerprints = {row.alert.fingerprint for row in rows if row.alert.pk in created}
+        return created, _earlier(fingerprints, now) if fingerprints else {}
     from psycopg import Cursor
     from psycopg.types.json import Jsonb
 
@@ -269,13 +280,24 @@ def _upsert(rows: list[_Row]) -> set[int]:
     quote = connection.ops.quote_name
     arrays = ", ".join(f"%b::{fields[name].db_type(connection).split('(')[0]}[]" for name in _COLUMNS)
     table = quote(Alert._meta.db_table)
+    incidents = quote(Incident._meta.db_table)
+    # The CTE's lookup reads the snapshot from before the insert: only earlier alerts match
+    # (through alert_grouping_idx), as ``_earlier`` finds them.
     sql = (
-        f"INSERT INTO {table} ({', '.join(quote(fields[name].column) for name in _COLUMNS)}) "  # noqa: S608
+        f"WITH up AS (INSERT INTO {table} ({', '.join(quote(fields[name].column) for name in _COLUMNS)}) "  # noqa: S608
         f"SELECT * FROM unnest({arrays}) "
         f"ON CONFLICT (source, source_ref) DO UPDATE SET "
         f"occurrences = {table}.occurrences + EXCLUDED.occurrences, "
         f"last_seen_at = GREATEST({table}.last_seen_at, EXCLUDED.last_seen_at) "
-        f"RETURNING id, (xmax = 0) AS created, occurrences, status, incident_id, received_at"
+        f"RETURNING id, (xmax = 0) AS created, occurrences, status, incident_id, received_at, fingerprint, "
+        f"source, source_ref), "
+        f"matched AS (SELECT DISTINCT ON (a.fingerprint) a.fingerprint, a.incident_id FROM {table} a "
+        f"JOIN {incidents} i ON i.id = a.incident_id "
+        f"WHERE a.fingerprint IN (SELECT fingerprint FROM up WHERE created) AND a.received_at >= %s "
+        f"AND a.incident_id IS NOT NULL AND i.status <> %s "
+        f"ORDER BY a.fingerprint, a.received_at DESC, a.id DESC) "
+        f"SELECT up.source, up.source_ref, up.id, up.created, up.occurrences, up.status, up.incident_id, "
+        f"up.received_at, matched.incident_id FROM up LEFT JOIN matched ON matched.fingerprint = up.fingerprint"
     )
     # In key order: two batches holding the same alerts lock their rows in one order (no deadlock).
     rows = sorted(rows, key=lambda row: (row.alert.source, row.alert.source_ref))
@@ -287,19 +309,22 @@ def _upsert(rows: list[_Row]) -> set[int]:
         column = [getattr(alert, name) for alert in alerts]
         values.append([Jsonb(value) for value in column] if name in _JSON_COLUMNS else column)
     created: set[int] = set()
+    matches: dict[str, int] = {}
+    by_key = {(alert.source, alert.source_ref): alert for alert in alerts}
+    connection.ensure_connection()  # outside a transaction nothing has opened it yet in this thread
     raw = Cursor(connection.connection)
     with connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw) as cursor:
-        cursor.execute(sql, values)
-        # RETURNING follows the order of the arrays (as bulk_create relies on).
-        for alert, (pk, is_new, occurrences, status, incident_id, received_at) in zip(
-            alerts, cursor.fetchall(), strict=True
-        ):
+        cursor.execute(sql, [*values, now - settings.INTAKE_GROUPING_WINDOW, Status.CLOSED])
+        for source, source_ref, pk, is_new, occurrences, status, incident_id, received_at, match in cursor:
+            alert = by_key[(source, source_ref)]
             alert.pk, alert.occurrences, alert.status = pk, occurrences, status
             alert.incident_id, alert.received_at = incident_id, received_at
             alert._state.adding, alert._state.db = False, connection.alias
             if is_new:
                 created.add(pk)
-    return created
+                if match is not None:
+                    matches[alert.fingerprint] = match
+    return created, matches
 
 
 def _upsert_portable(rows: list[_Row]) -> set[int]:
@@ -348,7 +373,7 @@ def _earlier(fingerprints: set[str], now: datetime) -> dict[str, int]:
     return found
 
 
-def _group(alerts: list[Alert], *, sender: User, now: datetime) -> None:
+def _group(alerts: list[Alert], *, sender: User, now: datetime, matches: dict[str, int]) -> None:
     """Link, promote or leave each new alert (see the module docstring), in the batch's order:
     an alert that promotes opens the incident a later one of the batch joins.
 
@@ -358,7 +383,7 @@ def _group(alerts: list[Alert], *, sender: User, now: datetime) -> None:
     if not alerts:
         return
     threshold = SEVERITY_LEVEL[settings.INTAKE_PROMOTE_SEVERITY]
-    open_incident = _earlier({alert.fingerprint for alert in alerts}, now)
+    open_incident = dict(matches)  # found with the upsert
     would_open = {
         alert.fingerprint
         for alert in alerts
