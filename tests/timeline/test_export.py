@@ -124,6 +124,14 @@ class TestCsv:
             "2026-03-03T08:00:00-05:00,hour,containment,VPN account disabled,,,,false,,,4711\r\n"
         )
 
+    def test_a_vendor_collaborator_filtering_by_another_company_finds_nothing(
+        self, login, lead, vendor, restricted_incident, lakeside
+    ):
+        # Which shared events name another company is not theirs to learn, even from a filter.
+        _story(restricted_incident, lead, lakeside)
+        _, _, body = _download(login(vendor), restricted_incident, "csv", f"?vendor={lakeside.pk}")
+        assert body == "occurred_at,precision,kind,title,description,source,technique,key_event,vendor\r\n"
+
     def test_an_outsider_gets_404(self, login, lead, outsider, restricted_incident, lakeside):
         _story(restricted_incident, lead, lakeside)
         response = login(outsider).get(reverse("timeline:export", args=[restricted_incident.reference, "csv"]))
