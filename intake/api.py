@@ -34,6 +34,7 @@ from rest_framework.views import APIView
 
 from accounts.models import APIKey, Scope
 from incidents.models import IndicatorType
+from incidents.selectors import incidents_visible_to
 
 from . import services
 from .models import Alert, AlertFormat, AlertStatus
@@ -105,12 +106,12 @@ def ingest(request: Request, *, format: str, source: str) -> Response:
     results = services.alerts_ingest(
         received=_receive(items, format), source=source, format=format, sender=request.user
     )
-    # The incidents alerts joined, for their references (one query).
+    # The incidents alerts joined, for their references (one query): only those the sender may
+    # see (a restricted incident it is not a member of stays unnamed, as everywhere).
     ids = {r.alert.incident_id for r in results if r.alert is not None and r.alert.incident_id}
     if ids:
-        from incidents.models import Incident
-
-        references = dict(Incident.objects.filter(pk__in=ids).values_list("pk", "reference"))
+        visible = incidents_visible_to(request.user).filter(pk__in=ids)
+        references = dict(visible.values_list("pk", "reference"))
         for result in results:
             if result.alert is not None and result.alert.incident_id:
                 result.alert._reference = references.get(result.alert.incident_id)

@@ -238,3 +238,16 @@ def test_a_native_format_has_its_own_endpoint(siem):
     unknown = post(siem, SPLUNK, path="/api/v1/alerts/qradar/")
     assert unknown.status_code == 404
     assert unknown.json() == {"detail": "Unknown alert format “qradar”: one of splunk, elastic, sentinel, wazuh."}
+
+
+def test_an_alert_joining_a_restricted_incident_does_not_name_it_to_the_sender(siem, lead, admin):
+    from incidents import services as incident_services
+    from intake.models import Alert as AlertModel
+
+    restricted = incident_services.incident_open(opened_by=lead, title="Need-to-know case", restricted=True)
+    first = post(siem, one("r-1", rule="c2", host="wks-7"))
+    AlertModel.objects.filter(pk=first.json()["id"]).update(status="linked", incident=restricted)
+    later = post(siem, one("r-2", rule="c2", host="wks-7"))
+    assert later.status_code == 201
+    assert (later.json()["status"], later.json()["incident"]) == ("linked", None)
+    assert AlertModel.objects.get(source_ref="r-2").incident == restricted
