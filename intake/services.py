@@ -41,6 +41,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from accounts.models import User
+from config.unnest import UnnestColumns, mark_saved, server_cursor
 from incidents import services as incident_services
 from incidents.indicators.normalize import is_ours, normalize
 from incidents.models import Category, Incident, IndicatorType, Severity, Status
@@ -257,9 +258,6 @@ def alerts_ingest(*, received: Sequence[Received], source: str, format: str, sen
 
 
 # --- Dedupe --------------------------------------------------------------------------------------
-# Every column but the id (attnames).
-_COLUMNS = tuple(field.attname for field in Alert._meta.concrete_fields if not field.primary_key)
-_JSON_COLUMNS = frozenset(f.attname for f in Alert._meta.concrete_fields if f.get_internal_type() == "JSONField")
 
 
 def _upsert(rows: list[_Row], now: datetime) -> tuple[set[int], dict[str, int]]:
@@ -273,19 +271,12 @@ def _upsert(rows: list[_Row], now: datetime) -> tuple[set[int], dict[str, int]]:
         created = _upsert_portable(rows)
         fingerprints = {row.alert.fingerprint for row in rows if row.alert.pk in created}
         return created, _earlier(fingerprints, now) if fingerprints else {}
-    from psycopg import Cursor
-    from psycopg.types.json import Jsonb
-
-    fields = {field.attname: field for field in Alert._meta.concrete_fields}
-    quote = connection.ops.quote_name
-    arrays = ", ".join(f"%b::{fields[name].db_type(connection).split('(')[0]}[]" for name in _COLUMNS)
-    table = quote(Alert._meta.db_table)
-    incidents = quote(Incident._meta.db_table)
+    columns = UnnestColumns(Alert)
+    table, incidents = columns.table, connection.ops.quote_name(Incident._meta.db_table)
     # The CTE's lookup reads the snapshot from before the insert: only earlier alerts match
     # (through alert_grouping_idx), as ``_earlier`` finds them.
     sql = (
-        f"WITH up AS (INSERT INTO {table} ({', '.join(quote(fields[name].column) for name in _COLUMNS)}) "  # noqa: S608
-        f"SELECT * FROM unnest({arrays}) "
+        f"WITH up AS (INSERT INTO {table} ({columns.names}) SELECT * FROM unnest({columns.arrays}) "  # noqa: S608
         f"ON CONFLICT (source, source_ref) DO UPDATE SET "
         f"occurrences = {table}.occurrences + EXCLUDED.occurrences, "
         f"last_seen_at = GREATEST({table}.last_seen_at, EXCLUDED.last_seen_at) "
@@ -304,22 +295,17 @@ def _upsert(rows: list[_Row], now: datetime) -> tuple[set[int], dict[str, int]]:
     alerts = [row.alert for row in rows]
     for row in rows:
         row.alert.occurrences = row.repeats
-    values = []
-    for name in _COLUMNS:
-        column = [getattr(alert, name) for alert in alerts]
-        values.append([Jsonb(value) for value in column] if name in _JSON_COLUMNS else column)
     created: set[int] = set()
     matches: dict[str, int] = {}
     by_key = {(alert.source, alert.source_ref): alert for alert in alerts}
-    connection.ensure_connection()  # outside a transaction nothing has opened it yet in this thread
-    raw = Cursor(connection.connection)
-    with connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw) as cursor:
-        cursor.execute(sql, [*values, now - settings.INTAKE_GROUPING_WINDOW, Status.CLOSED])
+    with server_cursor() as cursor:
+        cursor.execute(sql, [*columns.values(alerts), now - settings.INTAKE_GROUPING_WINDOW, Status.CLOSED])
         for source, source_ref, pk, is_new, occurrences, status, incident_id, received_at, match in cursor:
             alert = by_key[(source, source_ref)]
-            alert.pk, alert.occurrences, alert.status = pk, occurrences, status
-            alert.incident_id, alert.received_at = incident_id, received_at
-            alert._state.adding, alert._state.db = False, connection.alias
+            mark_saved(alert, pk)
+            alert.occurrences, alert.status, alert.incident_id, alert.received_at = (
+                occurrences, status, incident_id, received_at,
+            )  # fmt: skip
             if is_new:
                 created.add(pk)
                 if match is not None:

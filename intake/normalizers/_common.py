@@ -172,6 +172,15 @@ def as_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def banded(value: Any, bands: tuple[tuple[float, str], ...]) -> str | None:
+    """The name of the first ``(lower bound, name)`` band the number ``value`` reaches, highest
+    bound first; None when ``value`` is not a number (``as_number``)."""
+    number = as_number(value)
+    if number is None:
+        return None
+    return next(name for bound, name in bands if number >= bound)
+
+
 def texts(value: Any) -> list[str]:
     """Every usable text in a field that may be one value or an array of them."""
     items = value if isinstance(value, list) else [value]

@@ -25,6 +25,7 @@ Elastic 7.x (``signal.*``) are read where 8.x has ``kibana.alert.*``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from . import NormalizedAlert
@@ -37,7 +38,7 @@ from ._common import (
     USER_MAX,
     Errors,
     Observables,
-    as_number,
+    banded,
     block,
     extra_value,
     first,
@@ -119,18 +120,13 @@ def normalize(payload: Any) -> NormalizedAlert:
     )
 
 
+# Kibana's bands of the 0 to 100 risk score.
+_RISK_BANDS = ((74, "critical"), (48, "high"), (22, "medium"), (-math.inf, "low"))
+
+
 def _severity_from_risk(score: Any) -> str | None:
-    """Kibana's bands of the 0 to 100 risk score; None if there is no usable score."""
-    value = as_number(score)
-    if value is None:
-        return None
-    if value >= 74:
-        return "critical"
-    if value >= 48:
-        return "high"
-    if value >= 22:
-        return "medium"
-    return "low"
+    """The risk score's band; None if there is no usable score."""
+    return banded(score, _RISK_BANDS)
 
 
 def _observables(doc: dict[str, Any]) -> list[tuple[str, str]]:

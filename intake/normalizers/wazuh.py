@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from . import NormalizedAlert
@@ -36,7 +37,7 @@ from ._common import (
     USER_MAX,
     Errors,
     Observables,
-    as_number,
+    banded,
     block,
     extra_value,
     first,
@@ -109,20 +110,13 @@ def normalize(payload: Any) -> NormalizedAlert:
     )
 
 
+# Wazuh's rule levels (0 to 15), banded.
+_LEVEL_BANDS = ((13, "critical"), (10, "high"), (7, "medium"), (4, "low"), (-math.inf, "info"))
+
+
 def _severity(level: Any) -> str | None:
-    """Wazuh's rule level banded; None if it is not a number."""
-    value = as_number(level)
-    if value is None:
-        return None
-    if value >= 13:
-        return "critical"
-    if value >= 10:
-        return "high"
-    if value >= 7:
-        return "medium"
-    if value >= 4:
-        return "low"
-    return "info"
+    """The rule level's band; None if it is not a number."""
+    return banded(level, _LEVEL_BANDS)
 
 
 def _observables(data: dict[str, Any]) -> list[tuple[str, str]]:
