@@ -7,6 +7,7 @@ import hmac
 import re
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -30,6 +31,14 @@ def integration_principal(username: str) -> User:
         user.set_unusable_password()
         user.save(update_fields=["password"])
     return user
+
+
+def note_use(credential: Any, now: datetime) -> None:
+    """Stamp a credential's ``last_used_at`` (an API key, an ingest URL), at most once per
+    ``LAST_USED_RESOLUTION``."""
+    if credential.last_used_at is None or now - credential.last_used_at > LAST_USED_RESOLUTION:
+        type(credential).objects.filter(pk=credential.pk).update(last_used_at=now)
+        credential.last_used_at = now
 
 
 def _digest(raw_key: str) -> str:
@@ -100,7 +109,5 @@ def api_key_authenticate(*, raw_key: str) -> APIKey | None:
     now = timezone.now()
     if not key.is_usable(now) or not key.user.is_active:
         return None
-    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        APIKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        key.last_used_at = now
+    note_use(key, now)
     return key

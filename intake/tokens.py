@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.services import LAST_USED_RESOLUTION, integration_principal
+from accounts.services import integration_principal, note_use
 
 from .models import AlertFormat, IngestToken
 
@@ -64,10 +64,7 @@ def ingest_token_authenticate(*, raw: str) -> IngestToken | None:
         return None
     if token.revoked_at is not None or not token.user.is_active:
         return None
-    now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        IngestToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
+    note_use(token, timezone.now())
     return token
 
 
