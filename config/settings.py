@@ -137,6 +137,11 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not env_bool("DATABASE_JIT", False):
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
+# SQLite (make run): the server and run_sweeper write from two processes. Wait for the other's
+# write lock rather than failing at once, and take it at the start of each transaction so two
+# readers never deadlock upgrading to writers (Django's documented remedy).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -307,6 +312,34 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
+# With the broker down, publishing fails at once (after the connection timeout) instead of
+# retrying inside the request: the rows are in PostgreSQL and the sweep enqueues them later.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = env_str("CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / ".celerybeat-schedule"))
+
+# --- Escalation and notification (notifications/) ------------------------------------------
+ESCALATION_SWEEP_SECONDS = env_int("ESCALATION_SWEEP_SECONDS", 15)
+ESCALATION_SWEEP_BATCH = env_int("ESCALATION_SWEEP_BATCH", 500)
+# How long a queued or sending notification belongs to its message or worker before the sweep
+# takes it back and enqueues it again. Longer than NOTIFICATION_HTTP_TIMEOUT_SECONDS.
+NOTIFICATION_LEASE_SECONDS = env_int("NOTIFICATION_LEASE_SECONDS", 60)
+NOTIFICATION_HTTP_TIMEOUT_SECONDS = env_int("NOTIFICATION_HTTP_TIMEOUT_SECONDS", 10)
+NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 8)
+NOTIFICATION_RETRY_BASE_SECONDS = env_int("NOTIFICATION_RETRY_BASE_SECONDS", 10)
+NOTIFICATION_RETRY_MAX_SECONDS = env_int("NOTIFICATION_RETRY_MAX_SECONDS", 900)
+# Webhook URLs must be https; http is accepted for these hosts only (a receiver on this machine).
+NOTIFICATION_HTTP_HOSTS = env_list("NOTIFICATION_HTTP_HOSTS", ["127.0.0.1", "localhost", "::1"])
+ACK_LINK_MAX_AGE_SECONDS = env_int("ACK_LINK_MAX_AGE_SECONDS", 7 * 24 * 3600)
+# Where people open Breachline: links in e-mails, Slack and Teams messages start with it.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+CELERY_BEAT_SCHEDULE = {
+    "escalation-sweep": {
+        "task": "notifications.sweep",
+        "schedule": float(ESCALATION_SWEEP_SECONDS),
+        "options": {"expires": float(ESCALATION_SWEEP_SECONDS)},
+    },
+}
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str(

@@ -66,4 +66,5 @@ urlpatterns = [
     path("", include("incidents.urls")),
     path("", include("timeline.urls")),
     path("", include("intake.urls")),
+    path("", include("notifications.urls")),
 ]

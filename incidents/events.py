@@ -416,3 +416,17 @@ def timeline_event_updated_event(
         title=event.title,
         changes=changes_as_json(changes),
     )
+
+
+def acknowledged_event(*, incident: Incident, actor: User | None, channel: str, channel_label: str) -> Activity:
+    """Someone took the incident (``notifications.services.incident_acknowledge``)."""
+    return _entry(incident, actor, Verb.ACKNOWLEDGED, channel=channel, channel_label=channel_label)
+
+
+def escalated_event(*, incident: Incident, policy: str, step: int, paged: list[str]) -> Activity:
+    """The sweep paged a step of a policy (internal: it names people and channels)."""
+    return _entry(incident, None, Verb.ESCALATED, internal=True, policy=policy, step=step, paged=paged)
+
+
+def sla_breached_event(*, incident: Incident, kind: str, label: str, due_at: str) -> Activity:
+    return _entry(incident, None, Verb.SLA_BREACHED, internal=True, kind=kind, label=label, due_at=due_at)

@@ -298,6 +298,7 @@ class Finding(SharedContent):
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="findings")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     body = models.TextField(validators=[MaxLengthValidator(50_000)], help_text="Markdown")
+    critical = models.BooleanField(default=False, help_text="Critical: the incident's members are told at once.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -458,6 +459,9 @@ class Verb(models.TextChoices):
     SCOPE_REMOVED = "scope_removed", "Affected scope removed"
     TIMELINE_EVENT_ADDED = "timeline_event_added", "Timeline events added"
     TIMELINE_EVENT_UPDATED = "timeline_event_updated", "Timeline event updated"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    ESCALATED = "escalated", "Escalation step paged"
+    SLA_BREACHED = "sla_breached", "SLA breached"
 
 
 def _task_status_text(value: Any) -> str:
@@ -611,6 +615,13 @@ class Activity(SharedContent):
                 changes = d.get("changes", {})
                 fields = ", ".join(_change_text(field, change) for field, change in sorted(changes.items()))
                 return f"changed the timeline event “{d.get('title')}”: {fields}"
+            case Verb.ACKNOWLEDGED:
+                return f"acknowledged the incident ({d.get('channel_label', d.get('channel'))})"
+            case Verb.ESCALATED:
+                paged = ", ".join(d.get("paged", [])) or "nobody reachable"
+                return f"escalation “{d.get('policy')}” step {d.get('step')} paged {paged}"
+            case Verb.SLA_BREACHED:
+                return f"breached the {d.get('label', d.get('kind'))} SLA (due {d.get('due_at')})"
         return self.verb
 
 

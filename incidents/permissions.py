@@ -59,6 +59,7 @@ class Action(StrEnum):
     ANSWER_VENDOR_QUESTIONS = "answer_vendor_questions"  # answer a question to a vendor (their own company's)
     EDIT_TIMELINE = "edit_timeline"  # change any timeline event (one's own: CONTRIBUTE)
     IMPORT_TIMELINE = "import_timeline"  # import a CSV / JSON Lines file into the timeline
+    ACKNOWLEDGE = "acknowledge"  # take the incident: stops its escalation (notifications.services)
 
 
 S = Standing
@@ -100,6 +101,11 @@ RULES: dict[Action, frozenset[Standing]] = {
     # into the story too.
     Action.EDIT_TIMELINE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),
     Action.IMPORT_TIMELINE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),
+    # Whoever is paged and may work the case takes it: its members working it, and on an
+    # unrestricted incident any responder or lead (the on-call person a policy pages need not be
+    # a member yet) or a SOAR's API key. Not executives, observers or vendor collaborators:
+    # acknowledging says "someone of ours is on it".
+    Action.ACKNOWLEDGE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.WRITER}),
 }
 
 # What each refusal tells the person (PermissionDenied → 403 / an error message).
@@ -123,6 +129,7 @@ REFUSALS: dict[Action, str] = {
     Action.ANSWER_VENDOR_QUESTIONS: "Only the vendor's collaborator or members working this incident may answer.",
     Action.EDIT_TIMELINE: "You may only change timeline events you recorded.",
     Action.IMPORT_TIMELINE: "Only members working this incident (its lead and responders) may import a timeline.",
+    Action.ACKNOWLEDGE: "Only responders and incident leads who may work this incident may acknowledge it.",
 }
 
 # The vendor registry is global (no incident to stand on): by global role. Admins and incident

@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.models import Role, User
 from config.errors import ConflictError
 from config.services import model_update
+from notifications import services as paging
 
 from . import events
 from .models import (
@@ -214,6 +215,7 @@ def incident_open(*, opened_by: User, playbook: Playbook | None = None, tags: An
                 )
                 events.task_added_event(task=task, actor=opened_by)
         search_documents_refresh([incident.pk])
+        paging.on_incident_opened(incident=incident)
     return incident
 
 
@@ -287,6 +289,9 @@ def incident_update(*, incident: Incident, actor: User, version: int, changes: d
             # After the version-checked UPDATE above: the row is locked (search.py).
             search_documents_refresh([incident.pk])
         events.updated_event(incident=incident, actor=actor, changes=diff)
+        if "severity" in diff:
+            old_severity, new_severity = diff["severity"]
+            paging.on_severity_changed(incident=incident, old=old_severity, new=new_severity, now=now)
         if "lead" in diff:
             _lead_membership_follow(incident, old=diff["lead"][0], new=diff["lead"][1], actor=actor)
         return incident
@@ -405,9 +410,13 @@ def incident_transition(
 
             containment_check(incident=current, actor=actor, override_reason=override_reason)
         now = timezone.now()
+        first_ack = current.acknowledged_at is None
         _enter_status(current, to, now)
         current.save()
-        events.status_changed_event(incident=current, actor=actor, old=old, new=to)
+        activity = events.status_changed_event(incident=current, actor=actor, old=old, new=to)
+        paging.on_status_changed(
+            incident=current, actor=actor, old=old, new=to, activity=activity, first_ack=first_ack, now=now
+        )
     return current
 
 
@@ -509,12 +518,16 @@ def incident_close(
                 task.status, task.cancel_reason = TaskStatus.CANCELLED, reason
                 task.save(update_fields=["status", "cancel_reason"])
                 events.task_status_changed_event(task=task, actor=actor, old=old_task_status)
+        first_ack = current.acknowledged_at is None
         _enter_status(current, Status.CLOSED, now)
         current.resolution = resolution
         current.closing_summary = closing_summary
         current.duplicate_of = original
         current.save()
-        events.closed_event(incident=current, actor=actor, old=old)
+        activity = events.closed_event(incident=current, actor=actor, old=old)
+        paging.on_status_changed(
+            incident=current, actor=actor, old=old, new=Status.CLOSED, activity=activity, first_ack=first_ack, now=now
+        )
     return current
 
 
@@ -542,11 +555,15 @@ def incident_reopen(*, incident: Incident, actor: User, reason: str, version: in
             else None
         )
         (to,) = TRANSITIONS[Status.CLOSED]
-        _enter_status(current, to, timezone.now())
+        now = timezone.now()
+        _enter_status(current, to, now)
         current.resolution, current.closing_summary, current.duplicate_of = "", "", None
         current.save()
-        events.reopened_event(
+        activity = events.reopened_event(
             incident=current, actor=actor, reason=reason, resolution=old_resolution, duplicate_of=old_duplicate_of
+        )
+        paging.on_status_changed(
+            incident=current, actor=actor, old=Status.CLOSED, new=to, activity=activity, first_ack=False, now=now
         )
     return current
 
@@ -620,16 +637,20 @@ def member_remove(*, incident: Incident, user: User, actor: User) -> None:
         membership.delete()
 
 
-def finding_add(*, incident: Incident, author: User, body: str, internal: bool | None = None) -> Finding:
+def finding_add(
+    *, incident: Incident, author: User, body: str, internal: bool | None = None, critical: bool = False
+) -> Finding:
     """Record what a responder learned (``Action.CONTRIBUTE``). ``internal`` defaults to the
-    incident's ``restricted`` flag (see ``_internal_default``)."""
+    incident's ``restricted`` flag (see ``_internal_default``). A ``critical`` finding is told to
+    the incident's members at once (``notifications.services.on_finding_added``)."""
     require(author, incident, Action.CONTRIBUTE)
     internal = _internal_default(internal, incident, author)
-    finding = Finding(incident=incident, author=author, body=body.strip(), internal=internal)
+    finding = Finding(incident=incident, author=author, body=body.strip(), internal=internal, critical=critical)
     finding.full_clean()
     with transaction.atomic():
         finding.save()
-        events.finding_added_event(finding=finding, actor=author)
+        activity = events.finding_added_event(finding=finding, actor=author)
+        paging.on_finding_added(finding=finding, actor=author, activity=activity)
         _touch(incident, finding.created_at)
         search_documents_refresh([incident.pk])  # after _touch has locked the incident's row
     return finding

@@ -1,0 +1,12 @@
+"""Placeholder: being written."""
+
+from __future__ import annotations
+
+from .base import Transport, TransportError
+
+
+class TeamsTransport(Transport):
+    kind = "teams"
+
+    def notify(self, notification) -> None:
+        raise TransportError("not written yet", permanent=True)
