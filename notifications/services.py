@@ -65,10 +65,8 @@ class AlreadyAcknowledged(ApplicationError):
 
     def __init__(self, acknowledgement: Acknowledgement | None, incident: Incident) -> None:
         self.acknowledgement = acknowledgement
-        if acknowledgement is not None and acknowledgement.user is not None:
-            who = f" by {acknowledgement.user}"
-        else:
-            who = ""
+        user = acknowledgement.user if acknowledgement is not None else None
+        who = f" by {user}" if user is not None else ""
         when = timezone.localtime(incident.acknowledged_at).strftime("%Y-%m-%d %H:%M %Z")
         super().__init__(f"{incident.reference} was already acknowledged{who} at {when}.")
 
@@ -713,7 +711,7 @@ def sweep(*, now: datetime | None = None, batch: int | None = None) -> SweepResu
 
 
 def _backoff(attempts: int) -> int:
-    """Seconds before attempt ``attempts + 1``: base × 2^(attempts-1), capped."""
+    """Seconds before attempt ``attempts + 1``: base * 2^(attempts-1), capped."""
     return min(
         settings.NOTIFICATION_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), settings.NOTIFICATION_RETRY_MAX_SECONDS
     )
