@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean worker beat
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,18 @@ run: $(VENV)/.installed
 	@echo "Demo users (development only), password 'breachline-demo':"
 	@echo "  admin (administrator), lead (incident lead), responder, exec (executive), vendor (vendor collaborator)"
 	@echo "Open http://127.0.0.1:$(PORT)/ — API docs at http://127.0.0.1:$(PORT)/api/v1/docs/"
+	@echo "Escalations: run_sweeper pages due steps every 15 s beside the server (no broker needed)."
 	@echo ""
+	$(BIN)/python manage.py run_sweeper & sweeper=$$!; \
+	trap 'kill $$sweeper 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+# Real Celery processes against CELERY_BROKER_URL (Redis): deliveries and beat's sweep.
+worker: $(VENV)/.installed
+	$(BIN)/celery -A config worker --loglevel=info
+
+beat: $(VENV)/.installed
+	$(BIN)/celery -A config beat --loglevel=info
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import ConflictError
+from .errors import ApplicationError, ConflictError
 from .parsers import RequestTooLarge
 
 
@@ -130,4 +130,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             {"detail": str(exc), "current_version": exc.current.version},
             status=status.HTTP_409_CONFLICT,
         )
+    if isinstance(exc, ApplicationError):
+        return Response({"detail": str(exc)}, status=exc.http_status)
     return drf_exception_handler(exc, context)

@@ -11,7 +11,10 @@ from typing import Any
 
 
 class ApplicationError(Exception):
-    """Base class: a rule of the application refused the request."""
+    """Base class: a rule of the application refused the request. ``http_status`` is what the
+    API answers (with the message as ``detail``) for a subclass without a mapping of its own."""
+
+    http_status = 400
 
 
 class ConflictError(ApplicationError):

@@ -18,6 +18,8 @@ from rest_framework.response import Response
 from accounts.models import Role, Scope, User
 from accounts.permissions import may_read_back
 from config.serializers import StrictFieldsMixin
+from notifications.models import AckChannel
+from notifications.services import incident_acknowledge
 
 from . import selectors, services
 from .converters import REFERENCE_REGEX
@@ -194,19 +196,34 @@ class ReopenSerializer(StrictFieldsMixin, serializers.Serializer):
     version = serializers.IntegerField(min_value=1, required=False, help_text="Optional optimistic-lock check.")
 
 
+class AcknowledgementSerializer(serializers.Serializer):
+    incident = serializers.CharField(source="incident.reference", help_text="The incident's reference.")
+    user = serializers.CharField(source="user.username", allow_null=True, help_text="Who acknowledged.")
+    channel = serializers.CharField(help_text="web, api, link or status (leaving new).")
+    at = serializers.DateTimeField()
+    escalation_stopped = serializers.SerializerMethodField(help_text="Whether a running escalation was stopped.")
+    acknowledged_at = serializers.DateTimeField(
+        source="incident.acknowledged_at", help_text="The first acknowledgement: what the SLA measures."
+    )
+
+    def get_escalation_stopped(self, acknowledgement) -> bool:
+        return acknowledgement.escalation_id is not None
+
+
 class FindingSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     author = UsernameField(read_only=True)
     body_html = serializers.SerializerMethodField()
 
     class Meta:
         model = Finding
-        fields = ["id", "author", "body", "body_html", "internal", "created_at"]
+        fields = ["id", "author", "body", "body_html", "critical", "internal", "created_at"]
         read_only_fields = ["id", "author", "body_html", "created_at"]
         extra_kwargs = {
+            "critical": {"required": False, "help_text": "Critical: the incident's members are told at once."},
             "internal": {
                 "required": False,
                 "help_text": "Hidden from vendor collaborators. Defaults to the incident's restricted flag.",
-            }
+            },
         }
 
     def get_body_html(self, finding: Finding) -> str:
@@ -337,6 +354,20 @@ class IncidentViewSet(
         return Response(self._written(incident))
 
     @extend_schema(
+        request=None,
+        responses={200: AcknowledgementSerializer, 409: None},
+        description="Take the incident: records who acknowledged it through the API and stops its running "
+        "escalation. The first acknowledgement stamps acknowledged_at (what the SLA measures). 409 when it was "
+        "acknowledged before and no escalation is running; 400 when it is closed.",
+    )
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, reference: str) -> Response:
+
+        incident = self.get_object()
+        acknowledgement = incident_acknowledge(incident=incident, actor=request.user, channel=AckChannel.API)
+        return Response(AcknowledgementSerializer(acknowledgement).data)
+
+    @extend_schema(
         request=ReopenSerializer,
         responses={200: IncidentSerializer, 409: None},
         description="Reopen a closed incident (back to investigating) with a reason; clears the resolution.",
@@ -391,6 +422,7 @@ class FindingViewSet(IncidentChildMixin, mixins.ListModelMixin, mixins.CreateMod
             author=self.request.user,
             body=serializer.validated_data["body"],
             internal=serializer.validated_data.get("internal"),
+            critical=serializer.validated_data.get("critical", False),
         )
 
 

@@ -144,9 +144,13 @@ class SharedContentForm(forms.ModelForm):
 class FindingForm(SharedContentForm):
     class Meta:
         model = Finding
-        fields = ["body", "internal"]
+        fields = ["body", "critical", "internal"]
         widgets = {"body": forms.Textarea(attrs={"rows": 3, "placeholder": "What did you find? Markdown works."})}
-        labels = {"body": "New finding", "internal": INTERNAL_LABEL}
+        labels = {
+            "body": "New finding",
+            "critical": "Critical: tell the incident's members now",
+            "internal": INTERNAL_LABEL,
+        }
 
 
 class TaskForm(SharedContentForm):

@@ -213,6 +213,11 @@ PANELS_BY_VERB: dict[str, frozenset[str]] = {
     "scope_removed": frozenset({"scope"}),
     "timeline_event_added": frozenset({"timeline"}),
     "timeline_event_updated": frozenset({"timeline"}),
+    # Paging (notifications/): the acknowledgement shows in the heading and facts; the sweep's
+    # entries only in the activity list (they do not move the incident, so no poll sees them alone).
+    "acknowledged": _CASE,
+    "escalated": frozenset({"heading"}),  # the paging banner sits in the heading
+    "sla_breached": frozenset(),
 }
 # What an in-place write's own response already redraws (``with_updates(changed=…)``).
 PANEL_OF_WRITE = {

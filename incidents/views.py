@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django import forms
@@ -19,6 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from notifications import selectors as paging_selectors
 from timeline.panel import panel_context as timeline_panel_context
 
 from . import conflicts, filters, live, selectors, services
@@ -174,6 +176,9 @@ def detail_response(
             **scope_panel_context(request, incident),
             # Lazy too: the milestones, key events and count (three queries where drawn).
             **timeline_panel_context(request, incident),
+            # Lazy too: the running escalation and the latest acknowledgement (one query where
+            # the heading is drawn: templates/incidents/_paging.html).
+            "paging": partial(paging_selectors.paging_state, incident),
             "incident": incident,
             "can": can,
             "finding_form": FindingForm(incident=incident, viewer=request.user),
@@ -423,7 +428,11 @@ def finding_add(request: HttpRequest, reference: str) -> HttpResponse:
         incident,
         FindingForm(request.POST, incident=incident, viewer=request.user),
         lambda data: services.finding_add(
-            incident=incident, author=request.user, body=data["body"], internal=data.get("internal")
+            incident=incident,
+            author=request.user,
+            body=data["body"],
+            internal=data.get("internal"),
+            critical=data.get("critical", False),
         ),
         _render_findings,
         "finding",

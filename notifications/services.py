@@ -63,6 +63,8 @@ PENDING = (NotificationStatus.QUEUED, NotificationStatus.SENDING)
 class AlreadyAcknowledged(ApplicationError):
     """The incident has no escalation left to stop and was acknowledged before (→ 409)."""
 
+    http_status = 409
+
     def __init__(self, acknowledgement: Acknowledgement | None, incident: Incident) -> None:
         self.acknowledgement = acknowledgement
         user = acknowledgement.user if acknowledgement is not None else None
@@ -474,6 +476,9 @@ def incident_acknowledge(
         if current.acknowledged_at is None:
             fields["acknowledged_at"] = now
         Incident.objects.filter(pk=current.pk).update(**fields)
+        current.refresh_from_db(fields=["acknowledged_at", "updated_at", "version"])
+        # The pages that asked them to act are answered: they leave the bell.
+        Notification.objects.unread_for(actor).filter(incident=current).update(read_at=now)
     incident.refresh_from_db()
     return acknowledgement
 
@@ -631,7 +636,10 @@ def _sla_breaches_due(now: datetime, batch: int) -> SweepResult:
             ]
             if incident.lead is not None and incident.lead not in people:
                 people.insert(0, incident.lead)
-            recipients = [Recipient(user=user) for user in people]
+            if not people:
+                # Nobody owns it yet (a SIEM opened it): whoever may lead incidents is told.
+                people = unowned_fallback()
+            recipients = [Recipient(user=user) for user in people if _sees(user, incident)]
             target = targets.get(incident.severity)
             if target is not None:
                 recipients += [Recipient(channel=channel) for channel in target.channels.all() if channel.active]
@@ -661,6 +669,12 @@ def _sla_breaches_due(now: datetime, batch: int) -> SweepResult:
         result.notifications = _store(rows)
         result.breaches = len(clocks)
     return result
+
+
+def unowned_fallback() -> list[User]:
+    """Who hears of an SLA breach on an incident with no lead and no staff member: the people
+    with the global incident-lead role (not admins: they are not on call by role)."""
+    return list(User.objects.filter(is_active=True, role=Role.LEAD).order_by("username"))
 
 
 def _stale_requeue(now: datetime, batch: int) -> list[int]:

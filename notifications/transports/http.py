@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -13,6 +15,14 @@ from .base import TransportError
 # A receiver answering these will answer the same next time: stop retrying. 408 (timeout) and
 # 429 (slow down) are worth another try, like every 5xx.
 RETRYABLE_4XX = frozenset({408, 425, 429})
+
+
+def _reason(exc: Exception) -> str:
+    """The root cause of a connection failure ("[Errno 111] Connection refused"), not urllib3's
+    whole retry chain."""
+    text = str(exc)
+    found = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
+    return found.group(0).strip() if found else f"{type(exc).__name__}: {text[:300]}"
 
 
 def post_json(
@@ -34,7 +44,7 @@ def post_json(
     except requests.Timeout:
         raise TransportError(f"No answer within {settings.NOTIFICATION_HTTP_TIMEOUT_SECONDS} s.") from None
     except requests.RequestException as exc:
-        raise TransportError(f"Connection failed: {type(exc).__name__}: {exc}") from None
+        raise TransportError(f"Connection failed: {_reason(exc)} ({urlsplit(url).netloc})") from None
     if 200 <= response.status_code < 300:
         return response
     text = response.text[:200].strip()

@@ -1331,6 +1331,7 @@ def test_read_write_key_gets_whole_findings_and_tasks_back(api, lead, incident):
         "author": "lena",
         "body": "Matched rule **4411**.",
         "body_html": "<p>Matched rule <strong>4411</strong>.</p>",
+        "critical": False,
         "internal": False,
     }
     assert datetime.fromisoformat(task.pop("created_at")) == stored_task.created_at

@@ -78,7 +78,10 @@ class TestClose:
             2,
         )
         assert closed.closed_at is not None and closed.resolved_at == closed.closed_at
-        assert Activity.objects.filter(incident=incident).count() == entries_before + 1  # no status_changed too
+        # No status_changed too; closing straight from new is also the first acknowledgement.
+        assert list(
+            Activity.objects.filter(incident=incident).order_by("id").values_list("verb", flat=True)[entries_before:]
+        ) == ["closed", "acknowledged"]
         entry = _entry(incident, "closed")
         assert (entry.actor, entry.internal) == (lead, False)
         assert entry.data == {
@@ -256,6 +259,8 @@ class TestOpenTasks:
                 "lena",
                 {"old": "new", "resolution": "false_positive", "duplicate_of": None, "closing_summary": ""},
             ),
+            # Closing straight from new is the first acknowledgement too (notifications.services).
+            ("acknowledged", "lena", {"channel": "status", "channel_label": "status change (left new)"}),
         ]
 
     def test_without_open_tasks_nothing_is_asked(self, lead, incident, tasks):

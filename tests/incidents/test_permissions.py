@@ -48,6 +48,7 @@ from incidents.permissions import (
     may_lead,
     standing,
 )
+from notifications.services import incident_acknowledge
 from tests.factories import UserFactory, make_incident
 
 pytestmark = pytest.mark.django_db
@@ -142,6 +143,12 @@ TABLE: dict[str, dict[str, tuple[str, ...]]] = {
         "may": (ADMIN, LEAD, RESPONDER),
         "may_not": (VENDOR, OBSERVER, WRITER, READER),
     },
+    # Taking a paged incident: whoever may work it, the on-call responder who is not a member yet
+    # included (a writer); never executives, observers or vendor collaborators.
+    "acknowledge": {
+        "may": (ADMIN, LEAD, RESPONDER, WRITER),
+        "may_not": (VENDOR, OBSERVER, READER),
+    },
 }
 
 # What each refusal says (PermissionDenied's message), written out.
@@ -161,6 +168,7 @@ REFUSED = {
     "answer_vendor_questions": "Only the vendor's collaborator or members working this incident may answer.",
     "edit_timeline": "You may only change timeline events you recorded.",
     "import_timeline": "Only members working this incident (its lead and responders) may import a timeline.",
+    "acknowledge": "Only responders and incident leads who may work this incident may acknowledge it.",
 }
 
 PERSONAS = {
@@ -525,7 +533,33 @@ def test_transition(case, persona):
     incident = case.reload()
     assert (incident.status, incident.version) == ("triage", 2)
     assert incident.acknowledged_at is not None
-    assert entries_since(case.incident, since) == [("status_changed", persona, {"old": "new", "new": "triage"})]
+    # Leaving new is the first acknowledgement, recorded as one (notifications.services).
+    assert entries_since(case.incident, since) == [
+        ("status_changed", persona, {"old": "new", "new": "triage"}),
+        ("acknowledged", persona, {"channel": "status", "channel_label": "status change (left new)"}),
+    ]
+
+
+# --- acknowledge ----------------------------------------------------------------------------
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_acknowledge(case, persona):
+    actor = case[persona]
+    assert (case.incident.status, case.incident.acknowledged_at) == (Status.NEW, None)
+
+    def take() -> object:
+        return incident_acknowledge(incident=case.incident, actor=actor, channel="web")
+
+    if not allowed("acknowledge", persona):
+        assert_refused(case.incident, take, REFUSED["acknowledge"])
+        return
+    since = last_activity_id(case.incident)
+    take()
+    incident = case.reload()
+    assert (incident.status, incident.version) == ("new", 2)
+    assert incident.acknowledged_at is not None
+    assert entries_since(case.incident, since) == [
+        ("acknowledged", persona, {"channel": "web", "channel_label": "browser"})
+    ]
 
 
 # --- tasks: anyone's, and one's own ---------------------------------------------------------

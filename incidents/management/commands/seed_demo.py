@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import Role, User
@@ -40,6 +41,16 @@ from incidents.vendors import scope as affected_scope
 from incidents.vendors import services as vendors
 from intake import services as intake
 from intake.normalizers import NormalizedAlert
+from notifications import services as paging
+from notifications.models import (
+    Channel,
+    ChannelKind,
+    Escalation,
+    EscalationPolicy,
+    EscalationStep,
+    SlaClock,
+    SlaTarget,
+)
 from timeline import services as timeline
 from timeline.models import EventKind as TimelineKind
 
@@ -68,9 +79,14 @@ class Command(BaseCommand):
             if not quiet_if_seeded:
                 self.stdout.write("Demo data already present; nothing to do.")
             return
-        with transaction.atomic():
+        # The demo's pages go to an in-memory outbox, not this terminal; what the app sends while
+        # `make run` serves goes to the console (EMAIL_BACKEND).
+        outbox = override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
+        with outbox, transaction.atomic():
             users = self._users()
+            self._paging_setup(users)
             self._incidents(users)
+            self._paging(users)
         self.stdout.write(self.style.SUCCESS(f"Seeded {Incident.objects.count()} incidents and {len(users)} users."))
 
     def _users(self) -> dict[str, User]:
@@ -89,6 +105,47 @@ class Command(BaseCommand):
             user.save()
             users[username] = user
         return users
+
+    def _paging_setup(self, users: dict[str, User]) -> None:
+        """Channels and escalation policies, before the incidents open (opening starts them).
+        SLA targets come from notifications' migration 0002."""
+        mailbox = Channel.objects.create(name="SOC mailbox", kind=ChannelKind.EMAIL, target="soc@example.com")
+        # Nothing listens there: its deliveries fail and retry, as the notification log shows.
+        soar = Channel.objects.create(
+            name="SOAR webhook (demo)", kind=ChannelKind.WEBHOOK, target="http://127.0.0.1:9/breachline"
+        )
+        Channel.objects.create(
+            name="#ir-war-room", kind=ChannelKind.SLACK, active=False,
+            target="https://hooks.slack.com/services/T0000000/B0000000/set-a-real-url-to-enable",
+        )  # fmt: skip
+        SlaTarget.objects.get(severity=Severity.CRITICAL).channels.add(mailbox)
+        critical = EscalationPolicy.objects.create(name="Critical incidents", position=10, severities=["critical"])
+        first = EscalationStep.objects.create(policy=critical, position=1)
+        first.channels.add(mailbox, soar)
+        second = EscalationStep.objects.create(
+            policy=critical, position=2, delay=timedelta(minutes=10), include_lead=False
+        )
+        second.users.add(users["responder"])
+        third = EscalationStep.objects.create(policy=critical, position=3, delay=timedelta(minutes=30))
+        third.users.add(users["admin"])
+        high = EscalationPolicy.objects.create(name="High incidents", position=20, severities=["high"])
+        EscalationStep.objects.create(policy=high, position=1)
+        later = EscalationStep.objects.create(policy=high, position=2, delay=timedelta(hours=1), include_lead=False)
+        later.users.add(users["responder"])
+
+    def _paging(self, users: dict[str, User]) -> None:
+        """The ransomware incident the SIEM opened is still unacknowledged: as if it had opened
+        20 minutes ago, two levels have paged, its acknowledge SLA is breached and the third
+        level (the admin) pages 10 minutes into `make run`."""
+        ago = timedelta(minutes=20)
+        for escalation in Escalation.objects.filter(stopped_at__isnull=True, next_at__isnull=False):
+            Escalation.objects.filter(pk=escalation.pk).update(
+                started_at=escalation.started_at - ago, next_at=escalation.next_at - ago
+            )
+            for clock in SlaClock.objects.filter(incident=escalation.incident_id):
+                SlaClock.objects.filter(pk=clock.pk).update(due_at=clock.due_at - ago)
+        while paging.sweep().steps:
+            pass
 
     def _incidents(self, users: dict[str, User]) -> None:
         lead, responder, vendor, executive = users["lead"], users["responder"], users["vendor"], users["exec"]
@@ -172,6 +229,7 @@ class Command(BaseCommand):
             playbook=Playbook.objects.get(slug="third-party-compromise"),
             tags=["msp", "rmm"],
         )
+        paging.incident_acknowledge(incident=msp, actor=lead, channel="web")
         services.incident_transition(incident=msp, to=Status.TRIAGE, actor=lead)
 
         vpn = services.incident_open(
