@@ -52,7 +52,9 @@ bench: $(VENV)/.installed
 	evidence=$$?; \
 	$(BIN)/python benchmarks/timeline.py; \
 	timeline=$$?; \
-	$(BIN)/python benchmarks/intake.py && exit $$(( incidents || evidence || timeline ))
+	$(BIN)/python benchmarks/intake.py; \
+	intake=$$?; \
+	$(BIN)/python benchmarks/escalation.py && exit $$(( incidents || evidence || timeline || intake ))
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

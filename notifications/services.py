@@ -688,9 +688,31 @@ def _stale_requeue(now: datetime, batch: int) -> list[int]:
             .values_list("pk", flat=True)[:batch]
         )
         if ids:
-            Notification.objects.filter(pk__in=ids).update(lease_until=now + _lease())
+            # Back to queued: a row left "sending" by a dead worker must be claimable by the task
+            # enqueued here (the claim takes "sending" only past its lease, which this renews).
+            Notification.objects.filter(pk__in=ids).update(status=NotificationStatus.QUEUED, lease_until=now + _lease())
             transaction.on_commit(lambda: enqueue_delivery(ids))
     return ids
+
+
+def next_due(*, within: timedelta, now: datetime | None = None) -> datetime | None:
+    """The earliest escalation step or SLA clock falling due after ``now`` and no later than
+    ``now + within`` (None if there is none): when the next sweep has work."""
+    now = now or timezone.now()
+    end = now + within
+    step = (
+        Escalation.objects.filter(stopped_at__isnull=True, next_at__gt=now, next_at__lte=end)
+        .order_by("next_at")
+        .values_list("next_at", flat=True)
+        .first()
+    )
+    clock = (
+        SlaClock.objects.filter(met_at__isnull=True, breached_at__isnull=True, due_at__gt=now, due_at__lte=end)
+        .order_by("due_at")
+        .values_list("due_at", flat=True)
+        .first()
+    )
+    return min((t for t in (step, clock) if t is not None), default=None)
 
 
 def sweep(*, now: datetime | None = None, batch: int | None = None) -> SweepResult:

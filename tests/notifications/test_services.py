@@ -517,7 +517,7 @@ def test_the_sweep_takes_back_rows_whose_lease_ran_out(queued, settings):
 
     assert result.requeued == 1
     queued.refresh_from_db()
-    assert queued.status == "sending"  # the delivery task claims it again: its lease ran out
+    assert queued.status == "queued"  # claimable again by the delivery task enqueued with it
     assert queued.lease_until == now + timedelta(seconds=60)
     assert paging.sweep(now=now).requeued == 0
 
@@ -561,3 +561,16 @@ def test_a_breach_on_an_incident_nobody_owns_goes_to_the_incident_leads(api, lea
 
     told = Notification.objects.filter(reason="sla_breach", transport="in_app").values_list("user__username", flat=True)
     assert sorted(told) == ["lars", "lena"]  # the two incident leads; not ada, the admin
+
+
+def test_next_due_is_the_earliest_step_or_clock_within_the_window(lead, critical_policy):
+    incident = open_critical(lead)
+    start = incident.created_at
+    paging.sweep(now=start)  # step 1 fired; step 2 at +10 min, the acknowledge SLA at +15 min
+
+    assert paging.next_due(within=timedelta(seconds=15), now=start) is None
+    assert paging.next_due(within=timedelta(minutes=12), now=start) == start + timedelta(minutes=10)
+    paging.incident_acknowledge(incident=incident, actor=lead, channel="web")
+    # Acknowledged: no step left, the acknowledge clock met; the contain clock at +4 h remains.
+    assert paging.next_due(within=timedelta(hours=1), now=start) is None
+    assert paging.next_due(within=timedelta(hours=5), now=start) == incident.reported_at + timedelta(hours=4)
