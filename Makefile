@@ -20,7 +20,7 @@ run: $(VENV)/.installed
 	$(BIN)/python manage.py seed_demo
 	@echo ""
 	@echo "Demo users (development only), password 'breachline-demo':"
-	@echo "  admin (administrator), lead (incident lead), responder, exec (executive), vendor (vendor collaborator)"
+	@echo "  admin (administrator), lead (incident lead), responder, exec (executive), vendor (vendor collaborator), counsel (responder with the counsel permission)"
 	@echo "Open http://127.0.0.1:$(PORT)/ — API docs at http://127.0.0.1:$(PORT)/api/v1/docs/"
 	@echo "Escalations: run_sweeper pages due steps every 15 s beside the server (no broker needed)."
 	@echo ""

@@ -32,6 +32,10 @@ class User(AbstractUser):
         help_text="Vendor collaborators: the company they work for.",
     )  # fmt: skip
 
+    # Counsel: reads privileged material and approves regulatory notices and decisions, on top of
+    # their role (incidents.permissions.COUNSEL_ACTIONS).
+    counsel = models.BooleanField(default=False, help_text="Counsel: approves regulatory notices and decisions.")
+
     class Meta:
         ordering = ["username"]
 

@@ -299,6 +299,9 @@ SPECTACULAR_SETTINGS = {
         # An alert's triage status; what a batch item became (alerts and indicators alike).
         "AlertStatusEnum": "intake.models.AlertStatus",
         "BatchItemStatusEnum": ["created", "duplicate", "error"],
+        # The notification register: a notice's status (not the incident's), a regime's kind.
+        "NoticeStatusEnum": "incidents.models.NoticeStatus",
+        "RegimeKindEnum": "incidents.models.RegimeKind",
     },
 }
 
@@ -337,6 +340,8 @@ NOTIFICATION_RETRY_MAX_SECONDS = env_int("NOTIFICATION_RETRY_MAX_SECONDS", 900)
 # Webhook URLs must be https; http is accepted for these hosts only (a receiver on this machine).
 NOTIFICATION_HTTP_HOSTS = env_list("NOTIFICATION_HTTP_HOSTS", ["127.0.0.1", "localhost", "::1"])
 ACK_LINK_MAX_AGE_SECONDS = env_int("ACK_LINK_MAX_AGE_SECONDS", 7 * 24 * 3600)
+# Regulatory deadline clocks remind this many hours before they fall due (each clock may differ).
+REGULATORY_REMINDER_HOURS = [float(v) for v in env_list("REGULATORY_REMINDER_HOURS", ["24", "6", "1"])]
 # Where people open Breachline: links in e-mails, Slack and Teams messages start with it.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 CELERY_BEAT_SCHEDULE = {

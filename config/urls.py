@@ -6,6 +6,7 @@ from incidents.api import FindingViewSet, IncidentViewSet, TaskViewSet
 from incidents.converters import REFERENCE_REGEX
 from incidents.evidence.api import EvidenceViewSet, LegalHoldView
 from incidents.indicators.api import IndicatorLookupView, IndicatorViewSet
+from incidents.regulatory import api as regulatory_api
 from incidents.vendors.api import (
     InvolvementViewSet,
     KnownAccessViewSet,
@@ -55,6 +56,7 @@ api_urlpatterns = [
     re_path(r"^ingest/(?P<token>[A-Za-z0-9_-]{1,100})/$", IngestURLView.as_view(), name="ingest"),
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", DocsView.as_view(url_name="api:schema"), name="docs"),
+    *regulatory_api.api_urlpatterns,
 ]
 
 urlpatterns = [

@@ -18,6 +18,7 @@ from .models import (
     AffectedScope,
     ContainmentOverride,
     CustodyEvent,
+    DeadlineClock,
     Evidence,
     Finding,
     Incident,
@@ -25,8 +26,11 @@ from .models import (
     LegalHold,
     MemberRole,
     Membership,
+    Notice,
     Playbook,
     PlaybookTask,
+    Regime,
+    RegulatoryAssessment,
     Tag,
     Task,
     Vendor,
@@ -341,3 +345,37 @@ class VendorAccessAdmin(ReadOnlyAdmin):
 class ContainmentOverrideAdmin(ReadOnlyAdmin):
     list_display = ("incident", "actor", "at", "reason")
     list_select_related = ("incident", "actor")
+
+
+@admin.register(Regime)
+class RegimeAdmin(admin.ModelAdmin):
+    """Admins add custom regimes (a state law, a contract) and edit every regime's notice template.
+    A built-in's kind decides its deadlines (incidents/regulatory/deadlines.py)."""
+
+    list_display = ("name", "kind", "authority", "duration", "business_days", "timezone", "active", "position")
+    list_filter = ("kind", "active")
+    search_fields = ("name", "authority")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(RegulatoryAssessment)
+class RegulatoryAssessmentAdmin(ReadOnlyAdmin):
+    """Decided on the incident page or through the API, each decision an activity entry."""
+
+    list_display = ("incident", "regime", "decision", "decided_by", "decided_at")
+    list_filter = ("decision", "regime")
+    list_select_related = ("incident", "regime", "decided_by")
+
+
+@admin.register(DeadlineClock)
+class DeadlineClockAdmin(ReadOnlyAdmin):
+    list_display = ("incident", "regime", "stage", "started_at", "due_at", "missed_at", "stopped_at")
+    list_filter = ("regime", "stage")
+    list_select_related = ("incident", "regime")
+
+
+@admin.register(Notice)
+class NoticeAdmin(ReadOnlyAdmin):
+    list_display = ("title", "incident", "status", "version", "approved_by", "sent_at")
+    list_filter = ("status", "regime")
+    list_select_related = ("incident", "approved_by")

@@ -17,6 +17,7 @@ from .models import (
     Indicator,
     LegalHold,
     Membership,
+    Notice,
     Task,
     TaskNote,
     VendorAccess,
@@ -430,3 +431,45 @@ def escalated_event(*, incident: Incident, policy: str, step: int, paged: list[s
 
 def sla_breached_event(*, incident: Incident, kind: str, label: str, due_at: str) -> Activity:
     return _entry(incident, None, Verb.SLA_BREACHED, internal=True, kind=kind, label=label, due_at=due_at)
+
+
+def regime_decided_event(
+    *,
+    incident: Incident,
+    actor: User | None,
+    regime: str,
+    decision: str,
+    decision_label: str,
+    old: str | None,
+    reason: str,
+) -> Activity:
+    """A decision of the notification register (internal: legal assessment is staff business)."""
+    return _entry(
+        incident, actor, Verb.REGIME_DECIDED, internal=True, regime=regime, decision=decision,
+        decision_label=decision_label, old=old, reason=reason,
+    )  # fmt: skip
+
+
+def deadline_set_event(
+    *,
+    incident: Incident,
+    actor: User | None,
+    regime: str,
+    stage: str,
+    start_event: str,
+    started_at: str,
+    due_at: str,
+    reason: str,
+) -> Activity:
+    return _entry(
+        incident, actor, Verb.DEADLINE_SET, internal=True, regime=regime, stage=stage, start_event=start_event,
+        started_at=started_at, due_at=due_at, reason=reason,
+    )  # fmt: skip
+
+
+def notice_event(*, notice: Notice, actor: User | None, verb: Verb) -> Activity:
+    """A notice drafted, revised, approved or sent (one shape for the four verbs)."""
+    data: dict[str, Any] = {"notice_id": notice.pk, "title": notice.title, "version": notice.version}
+    if verb == Verb.NOTICE_SENT:
+        data.update(recipient=notice.recipient, channel=notice.sent_channel, reference=notice.authority_reference)
+    return _entry(notice.incident, actor, verb, internal=True, **data)

@@ -166,6 +166,13 @@ PANELS: dict[str, Panel] = {
         ),
         # Its list comes lazily with the detail page's context (incidents/vendors/scope.py).
         Panel("scope", "incidents/_scope.html", (("scope_count", "scope-count"), ("scope_list", "scope-list"))),
+        # Its rows come lazily with the detail page's context (incidents/regulatory/panel.py);
+        # both blocks stay empty for vendor collaborators.
+        Panel(
+            "register",
+            "incidents/_register.html",
+            (("register_count", "register-count"), ("register_rows", "register-rows")),
+        ),
         # Its milestones and key events come lazily with the detail page's context (timeline/panel.py).
         Panel(
             "timeline",
@@ -218,6 +225,13 @@ PANELS_BY_VERB: dict[str, frozenset[str]] = {
     "acknowledged": _CASE,
     "escalated": frozenset({"heading"}),  # the paging banner sits in the heading
     "sla_breached": frozenset(),
+    # The notification register (incidents/regulatory/): internal entries, staff only.
+    "regime_decided": frozenset({"register"}),
+    "deadline_set": frozenset({"register"}),
+    "notice_drafted": frozenset({"register"}),
+    "notice_revised": frozenset({"register"}),
+    "notice_approved": frozenset({"register"}),
+    "notice_sent": frozenset({"register"}),
 }
 # What an in-place write's own response already redraws (``with_updates(changed=…)``).
 PANEL_OF_WRITE = {
@@ -228,6 +242,7 @@ PANEL_OF_WRITE = {
     "indicator": "indicators",
     "vendor": "vendors",
     "scope": "scope",
+    "register": "register",
 }
 
 
@@ -353,8 +368,8 @@ def with_updates(request: HttpRequest, response: HttpResponse, incident: Inciden
     """Append to an in-place write's htmx response (its own panel) the activity panel and what
     else changed since the page's token, and move the page's token on. Without a token (no
     ``X-Live-Since``) only the activity panel is added: moving the token would skip others' changes.
-    ``changed`` is what the write drew itself: ``"finding"``, ``"task"``, ``"member"``, ``"evidence"``
-    or ``"indicator"``."""
+    ``changed`` is what the write drew itself: ``"finding"``, ``"task"``, ``"member"``, ``"evidence"``,
+    ``"indicator"``, ``"vendor"``, ``"scope"`` or ``"register"``."""
     if not request.htmx or response.status_code != 200:
         return response
     try:

@@ -7,10 +7,14 @@ through ``incidents.services``.
 from __future__ import annotations
 
 import uuid
+import zoneinfo
+from datetime import datetime
 from typing import Any
 
+import holidays
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -462,6 +466,12 @@ class Verb(models.TextChoices):
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
     ESCALATED = "escalated", "Escalation step paged"
     SLA_BREACHED = "sla_breached", "SLA breached"
+    REGIME_DECIDED = "regime_decided", "Regulatory decision"
+    DEADLINE_SET = "deadline_set", "Deadline clock set"
+    NOTICE_DRAFTED = "notice_drafted", "Notice drafted"
+    NOTICE_REVISED = "notice_revised", "Notice revised"
+    NOTICE_APPROVED = "notice_approved", "Notice approved"
+    NOTICE_SENT = "notice_sent", "Notice sent"
 
 
 def _task_status_text(value: Any) -> str:
@@ -478,6 +488,15 @@ def _access_state_text(value: Any) -> str:
     """An access state as the activity log says it ("verified unused")."""
     labels = {"active": "active", "revoked": "revoked", "rotated": "rotated", "verified_unused": "verified unused"}
     return labels.get(value, str(value))
+
+
+def _moment_text(value: Any) -> str:
+    """An ISO 8601 time kept in an activity entry, as people read it ("26 Nov 2026 04:32 UTC")."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    return timezone.localtime(moment).strftime("%-d %b %Y %H:%M %Z") if timezone.is_aware(moment) else str(value)
 
 
 def _change_text(field: str, change: dict[str, Any]) -> str:
@@ -622,6 +641,21 @@ class Activity(SharedContent):
                 return f"escalation “{d.get('policy')}” step {d.get('step')} paged {paged}"
             case Verb.SLA_BREACHED:
                 return f"breached the {d.get('label', d.get('kind'))} SLA (due {d.get('due_at')})"
+            case Verb.REGIME_DECIDED:
+                decision = d.get("decision_label", d.get("decision"))
+                return f"decided {d.get('regime')}: {decision} — {d.get('reason') or 'no reason given'}"
+            case Verb.DEADLINE_SET:
+                start = f"{d.get('start_event')} at {_moment_text(d.get('started_at'))}"
+                due = _moment_text(d.get("due_at"))
+                return f"set the {d.get('regime')} {d.get('stage')} clock from {start}: due {due}"
+            case Verb.NOTICE_DRAFTED:
+                return f"drafted the notice “{d.get('title')}”"
+            case Verb.NOTICE_REVISED:
+                return f"revised the notice “{d.get('title')}” (version {d.get('version')})"
+            case Verb.NOTICE_APPROVED:
+                return f"approved version {d.get('version')} of the notice “{d.get('title')}”"
+            case Verb.NOTICE_SENT:
+                return f"recorded the notice “{d.get('title')}” as sent to {d.get('recipient')} ({d.get('channel')})"
         return self.verb
 
 
@@ -1244,3 +1278,233 @@ class AffectedScope(SharedContent):
     def category_labels(self) -> list[str]:
         labels = dict(DataCategory.choices)
         return [str(labels.get(value, value)) for value in self.data_categories or []]
+
+
+# --- Regulatory register, deadline clocks and notices (incidents/regulatory/, docs "Regulatory") --
+class RegimeKind(models.TextChoices):
+    """How a regime counts its deadlines (``incidents.regulatory.deadlines``) and which clocks
+    "applies" opens (``incidents.regulatory.services.STAGES``)."""
+
+    GDPR_ART33 = "gdpr_art33", "GDPR Art. 33 (supervisory authority)"
+    GDPR_ART34 = "gdpr_art34", "GDPR Art. 34 (data subjects)"
+    NIS2 = "nis2", "NIS2 Art. 23"
+    SEC_8K = "sec_8k", "SEC Form 8-K Item 1.05"
+    HIPAA = "hipaa", "HIPAA breach notification"
+    CUSTOM = "custom", "Custom (a duration and a day rule)"
+
+
+class Regime(models.Model):
+    """A notification obligation that may apply to an incident. The built-in ones come from
+    migration 0016; admins add custom ones (US state laws, contracts) in the admin."""
+
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(max_length=16, choices=RegimeKind.choices, default=RegimeKind.CUSTOM)
+    authority = models.CharField(max_length=200, help_text="Who is notified: an authority, data subjects, customers.")
+    # Custom regimes only: what starts the clock and how it counts.
+    start_event_label = models.CharField(max_length=100, blank=True, help_text="Custom: what starts the clock.")
+    duration = models.DurationField(null=True, blank=True, help_text="Custom: how long after the starting event.")
+    business_days = models.BooleanField(default=False, help_text="Custom: count whole days as business days.")
+    timezone = models.CharField(max_length=64, default="UTC", help_text="Where days are counted (IANA name).")
+    holiday_country = models.CharField(max_length=8, blank=True, help_text="Custom, business days: e.g. US, DE.")
+    notice_template = models.TextField(
+        blank=True, validators=[MaxLengthValidator(50_000)], help_text="Markdown; {placeholders} from the incident."
+    )
+    position = models.PositiveIntegerField(default=100)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(kind__in=RegimeKind.values), name="regime_kind_valid"),
+            models.CheckConstraint(
+                condition=~models.Q(kind="custom") | models.Q(duration__isnull=False), name="regime_custom_has_duration"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        """A custom regime needs a positive duration (whole days when counted in business days);
+        the zone and the holiday country must exist."""
+        errors: dict[str, str] = {}
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            errors["timezone"] = f"Unknown time zone {self.timezone!r} (an IANA name such as Europe/Paris)."
+        if self.holiday_country and self.holiday_country.upper() not in holidays.list_supported_countries():
+            errors["holiday_country"] = f"Unknown holiday country {self.holiday_country!r} (e.g. US, DE, FR)."
+        if self.kind == RegimeKind.CUSTOM:
+            if self.duration is None or self.duration.total_seconds() <= 0:
+                errors["duration"] = "A custom regime needs a positive duration."
+            elif self.business_days and self.duration.total_seconds() % 86400:
+                errors["duration"] = "Counted in business days, the duration is a whole number of days."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Applicability(models.TextChoices):
+    UNDER_ASSESSMENT = "under_assessment", "Under assessment"
+    APPLIES = "applies", "Applies"
+    DOES_NOT_APPLY = "does_not_apply", "Does not apply"
+
+
+class RegulatoryAssessment(models.Model):
+    """The register: for one incident and one regime, the decision, who took it, when and why
+    (GDPR Art. 33(5) asks for every breach and the reasoning). Its history is the incident's
+    activity (one ``regime_decided`` entry per decision)."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="assessments")
+    regime = models.ForeignKey(Regime, on_delete=models.PROTECT, related_name="assessments")
+    decision = models.CharField(max_length=20, choices=Applicability.choices)
+    reason = models.TextField(blank=True, validators=[MaxLengthValidator(5_000)])
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["regime__position", "regime__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "regime"], name="assessment_once_per_regime"),
+            models.CheckConstraint(
+                condition=models.Q(decision__in=Applicability.values), name="assessment_decision_valid"
+            ),
+            # "Does not apply" is itself a finding an auditor reads: never without its reasoning.
+            models.CheckConstraint(
+                condition=~models.Q(decision="does_not_apply") | ~models.Q(reason=""),
+                name="assessment_not_applying_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.regime} on {self.incident_id}: {self.decision}"
+
+
+class StartEvent(models.TextChoices):
+    AWARENESS = "awareness", "Awareness"
+    DISCOVERY = "discovery", "Discovery"
+    DISCOVERY_BY_AGENT = "discovery_by_agent", "Discovery by a vendor acting as our agent"
+    MATERIALITY = "materiality", "Materiality determination"
+    NOTIFICATION_SUBMITTED = "notification_submitted", "Incident notification submitted"
+    OTHER = "other", "Other (see the reason)"
+
+
+class DeadlineClock(models.Model):
+    """One deadline of one regime on one incident: its starting event and time, set by a named
+    person with a reason, and the due time computed from them. Reminders and the missed alert go
+    through the escalation sweep (``notifications.services``); a sent notice stops it."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="deadline_clocks")
+    regime = models.ForeignKey(Regime, on_delete=models.PROTECT, related_name="+")
+    stage = models.CharField(max_length=20, help_text="notification, early_warning, final_report, filing.")
+    rule = models.CharField(max_length=24, help_text="incidents.regulatory.deadlines.Rule")
+    start_event = models.CharField(max_length=24, choices=StartEvent.choices)
+    started_at = models.DateTimeField()
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    start_reason = models.TextField(validators=[MaxLengthValidator(5_000)])
+    due_at = models.DateTimeField()
+    explanation = models.CharField(max_length=500, blank=True)
+    # Seconds before due_at at which the clock reminds; the ones already sent.
+    reminder_leads = models.JSONField(default=list)
+    reminders_sent = models.JSONField(default=list, blank=True)
+    # When the sweep next has something to do for it (a reminder, then the due time); NULL once
+    # stopped or missed.
+    next_alert_at = models.DateTimeField(null=True, blank=True)
+    missed_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stopped_by_notice = models.ForeignKey(
+        "Notice", null=True, blank=True, on_delete=models.SET_NULL, related_name="stopped_clocks"
+    )
+
+    class Meta:
+        ordering = ["due_at"]
+        constraints = [models.UniqueConstraint(fields=["incident", "regime", "stage"], name="deadline_clock_unique")]
+        indexes = [
+            # The sweep: WHERE next_alert_at <= now (only running clocks have one).
+            models.Index(
+                fields=["next_alert_at"], name="deadline_alert_idx", condition=models.Q(next_alert_at__isnull=False)
+            ),
+            # The dashboard: running clocks by due time.
+            models.Index(fields=["due_at"], name="deadline_running_idx", condition=models.Q(stopped_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.regime} {self.stage} on {self.incident_id}"
+
+    @property
+    def running(self) -> bool:
+        return self.stopped_at is None
+
+
+class NoticeStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    APPROVED = "approved", "Approved"
+    SENT = "sent", "Sent"
+
+
+class Notice(models.Model):
+    """A notification to an authority, data subjects or customers: drafted from the regime's
+    template, versioned, legally privileged until sent, approved by a named approver (counsel
+    sign-off) for one version, then recorded as sent, which stops the clock of its stage."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notices")
+    regime = models.ForeignKey(Regime, on_delete=models.PROTECT, related_name="+")
+    stage = models.CharField(max_length=20, blank=True, help_text="The clock it answers; blank for none.")
+    title = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=NoticeStatus.choices, default=NoticeStatus.DRAFT)
+    version = models.PositiveIntegerField(default=1)
+    body = models.TextField(validators=[MaxLengthValidator(100_000)], help_text="Markdown")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_version = models.PositiveIntegerField(null=True, blank=True)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    sent_channel = models.CharField(max_length=100, blank=True, help_text="Portal, e-mail, letter…")
+    recipient = models.CharField(max_length=200, blank=True, help_text="The authority or audience it went to.")
+    authority_reference = models.CharField(max_length=200, blank=True, help_text="Their reference for it.")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=NoticeStatus.values), name="notice_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(status="draft")
+                | models.Q(approved_by__isnull=False, approved_version__isnull=False),
+                name="notice_approved_has_approver",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="sent") | models.Q(sent_at__isnull=False), name="notice_sent_has_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.status})"
+
+    @property
+    def privileged(self) -> bool:
+        """Legally privileged until sent (then it is what the authority received)."""
+        return self.status != NoticeStatus.SENT
+
+
+class NoticeVersion(models.Model):
+    """Every saved text of a notice, kept: what was approved and what was sent stay readable."""
+
+    notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    body = models.TextField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["notice", "number"]
+        constraints = [models.UniqueConstraint(fields=["notice", "number"], name="notice_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.notice_id} v{self.number}"

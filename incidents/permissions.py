@@ -60,6 +60,10 @@ class Action(StrEnum):
     EDIT_TIMELINE = "edit_timeline"  # change any timeline event (one's own: CONTRIBUTE)
     IMPORT_TIMELINE = "import_timeline"  # import a CSV / JSON Lines file into the timeline
     ACKNOWLEDGE = "acknowledge"  # take the incident: stops its escalation (notifications.services)
+    DECIDE_REGULATORY = "decide_regulatory"  # the register's decisions and the deadline clocks' starting events
+    DRAFT_NOTICE = "draft_notice"  # draft and revise a regulatory notice
+    APPROVE_NOTICE = "approve_notice"  # approve a notice's version (counsel sign-off)
+    RECORD_NOTICE_SENT = "record_notice_sent"  # record an approved notice as sent (stops its clock)
 
 
 S = Standing
@@ -106,7 +110,21 @@ RULES: dict[Action, frozenset[Standing]] = {
     # a member yet) or a SOAR's API key. Not executives, observers or vendor collaborators:
     # acknowledging says "someone of ours is on it".
     Action.ACKNOWLEDGE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER, S.WRITER}),
+    # The notification register (incidents/regulatory/): deciding whether a regime applies, when
+    # its clock started, approving what is sent and recording it are the incident's lead's and
+    # admins' — and counsel's, whatever their standing (COUNSEL_ACTIONS). Responders working the
+    # case draft notices; nobody else touches the register.
+    Action.DECIDE_REGULATORY: frozenset({S.ADMIN, S.LEAD}),
+    Action.DRAFT_NOTICE: frozenset({S.ADMIN, S.LEAD, S.RESPONDER}),
+    Action.APPROVE_NOTICE: frozenset({S.ADMIN, S.LEAD}),
+    Action.RECORD_NOTICE_SENT: frozenset({S.ADMIN, S.LEAD}),
 }
+
+# Actions a person with the counsel permission (``User.counsel``) may take on any incident they
+# can see, on top of their standing's row (a vendor collaborator never, whatever the flag says).
+COUNSEL_ACTIONS = frozenset(
+    {Action.DECIDE_REGULATORY, Action.DRAFT_NOTICE, Action.APPROVE_NOTICE, Action.RECORD_NOTICE_SENT}
+)
 
 # What each refusal tells the person (PermissionDenied → 403 / an error message).
 REFUSALS: dict[Action, str] = {
@@ -130,6 +148,10 @@ REFUSALS: dict[Action, str] = {
     Action.EDIT_TIMELINE: "You may only change timeline events you recorded.",
     Action.IMPORT_TIMELINE: "Only members working this incident (its lead and responders) may import a timeline.",
     Action.ACKNOWLEDGE: "Only responders and incident leads who may work this incident may acknowledge it.",
+    Action.DECIDE_REGULATORY: "Only the incident's lead, an admin or counsel may decide on notification duties.",
+    Action.DRAFT_NOTICE: "Only members working this incident or counsel may draft a notice.",
+    Action.APPROVE_NOTICE: "Only the incident's lead, an admin or counsel may approve a notice.",
+    Action.RECORD_NOTICE_SENT: "Only the incident's lead, an admin or counsel may record a notice as sent.",
 }
 
 # The vendor registry is global (no incident to stand on): by global role. Admins and incident
@@ -205,6 +227,8 @@ def _allowed(user: User, current: Standing, action: Action) -> bool:
         return False
     if action is Action.BE_ASSIGNED and user.role == Role.INTEGRATION:
         return False  # an API key's principal does no tasks, whatever its standing
+    if action in COUNSEL_ACTIONS and user.counsel and user.role != Role.VENDOR:
+        return True
     return current in RULES[action]
 
 

@@ -131,3 +131,9 @@ urlpatterns = [
         name="vendor-remove",
     ),
 ]
+
+# The notification register's pages (incidents/regulatory/urls.py), under the same namespace;
+# imported here, once the path converters above are registered.
+from .regulatory.urls import urlpatterns as regulatory_urlpatterns  # noqa: E402
+
+urlpatterns += regulatory_urlpatterns

@@ -50,6 +50,7 @@ from .permissions import (
     may_open_incidents,
     member_candidates,
 )
+from .regulatory.panel import panel_context as register_panel_context
 from .vendors.containment import ContainmentBlocked
 from .vendors.panel import panel_context as vendor_panel_context
 from .vendors.scope import derived_lock as scope_derived
@@ -152,11 +153,13 @@ def detail_response(
     *,
     status: int = 200,
     indicator_parts: dict[str, Any] | None = None,
+    register_parts: dict[str, Any] | None = None,
     **evidence_forms: Any,
 ) -> TemplateResponse:
     """The incident page; ``evidence_forms`` (bound forms with errors, see
     ``incidents.evidence.panel``) when an evidence form posted without htmx was refused, and
-    ``indicator_parts`` likewise for the indicator forms (``incidents.indicators.panel``)."""
+    ``indicator_parts`` likewise for the indicator forms (``incidents.indicators.panel``) and
+    ``register_parts`` for the notification register's (``incidents.regulatory.panel``)."""
     incident = selectors.incident_detail(viewer=request.user, reference=reference)
     if incident is None:
         raise Http404("No such incident.")
@@ -174,6 +177,8 @@ def detail_response(
             **vendor_panel_context(request, incident),
             # Lazy too: the affected scope rows (one query where the panel is drawn).
             **scope_panel_context(request, incident),
+            # Lazy too: the register (four queries where drawn; never for vendor collaborators).
+            **register_panel_context(request, incident, **(register_parts or {})),
             # Lazy too: the milestones, key events and count (three queries where drawn).
             **timeline_panel_context(request, incident),
             # Lazy too: the running escalation and the latest acknowledgement (one query where

@@ -234,6 +234,8 @@ class Reason(models.TextChoices):
     SLA_BREACH = "sla_breach", "SLA breached"
     STATUS_CHANGED = "status_changed", "Status changed"
     CRITICAL_FINDING = "critical_finding", "Critical finding"
+    DEADLINE_REMINDER = "deadline_reminder", "Regulatory deadline reminder"
+    DEADLINE_MISSED = "deadline_missed", "Regulatory deadline missed"
     TEST = "test", "Test"
 
 

@@ -34,7 +34,7 @@ from django.utils import timezone
 from accounts.models import Role, User
 from config.errors import ApplicationError
 from incidents import events
-from incidents.models import Activity, Finding, Incident, Membership, Severity, Status, Verb
+from incidents.models import Activity, DeadlineClock, Finding, Incident, Membership, Severity, Status, Verb
 from incidents.permissions import Action, may, require
 from incidents.selectors import incidents_visible_to, sees_internal
 
@@ -415,6 +415,30 @@ def members_notify(
         for m in memberships
         if m.user != actor and m.user.role != Role.INTEGRATION and (not internal or sees_internal(m.user))
     ]
+    return notify_people(
+        incident=incident,
+        reason=reason,
+        dedupe_key=dedupe_key,
+        people=people,
+        headline=headline,
+        detail=detail,
+        now=now,
+    )
+
+
+def notify_people(
+    *,
+    incident: Incident,
+    reason: str,
+    dedupe_key: str,
+    people: Iterable[User],
+    headline: str,
+    detail: str,
+    now: datetime,
+) -> list[int]:
+    """Tell ``people`` (in the app, and by e-mail) about ``incident``: the members of a changed
+    case, or whoever a caller decides (the regulatory deadline clocks). Unique per
+    (``dedupe_key``, recipient) like every notification; returns the ids to deliver."""
     message = _message(incident, reason, headline, detail=detail, for_channel=False)
     rows = _rows(
         incident=incident,
@@ -517,6 +541,7 @@ def acknowledge_by_link(*, notification: Notification, user: User | None) -> Ack
 class SweepResult:
     steps: int = 0  # escalation steps fired
     breaches: int = 0  # SLA clocks found breached
+    deadlines: int = 0  # regulatory deadline clocks reminded or found missed
     requeued: int = 0  # notifications taken back after their lease ran out
     notifications: list[int] = field(default_factory=list)  # new rows to deliver
     claimed: int = 0  # rows the last batch claimed (the sweep loops while batches come back full)
@@ -696,7 +721,7 @@ def _stale_requeue(now: datetime, batch: int) -> list[int]:
 
 
 def next_due(*, within: timedelta, now: datetime | None = None) -> datetime | None:
-    """The earliest escalation step or SLA clock falling due after ``now`` and no later than
+    """The earliest escalation step, SLA clock or deadline alert falling due after ``now`` and no later than
     ``now + within`` (None if there is none): when the next sweep has work."""
     now = now or timezone.now()
     end = now + within
@@ -712,7 +737,13 @@ def next_due(*, within: timedelta, now: datetime | None = None) -> datetime | No
         .values_list("due_at", flat=True)
         .first()
     )
-    return min((t for t in (step, clock) if t is not None), default=None)
+    deadline = (
+        DeadlineClock.objects.filter(next_alert_at__gt=now, next_alert_at__lte=end)
+        .order_by("next_alert_at")
+        .values_list("next_alert_at", flat=True)
+        .first()
+    )
+    return min((t for t in (step, clock, deadline) if t is not None), default=None)
 
 
 def sweep(*, now: datetime | None = None, batch: int | None = None) -> SweepResult:
@@ -734,6 +765,14 @@ def sweep(*, now: datetime | None = None, batch: int | None = None) -> SweepResu
         total.breaches += part.breaches
         total.notifications += part.notifications
         if part.breaches < batch:
+            break
+    from incidents.regulatory.services import deadline_alerts_due  # it calls back into notify_people
+
+    while True:
+        handled, ids = deadline_alerts_due(now, batch)
+        total.deadlines += handled
+        total.notifications += ids
+        if handled < batch:
             break
     while True:
         ids = _stale_requeue(now, batch)

@@ -131,6 +131,15 @@ def real_url(writer) -> Callable[[str], str]:
     )
     assert question.status_code == 201, question.content
 
+    # The notification register: GDPR Art. 33 applies, and a notice drafted for it (".../notices/{id}/").
+    decided = writer.put(
+        f"{LIST}{reference}/register/gdpr-art33/", {"decision": "applies", "reason": "Customer data."}, format="json"
+    )
+    assert decided.status_code == 200, decided.content
+    notice = writer.post(f"{LIST}{reference}/notices/", {"regime": "gdpr-art33"}, format="json")
+    assert notice.status_code == 201, notice.content
+    ids["notices"] = notice.json()["id"]
+
     _, ingest_token = ingest_token_create(name="splunk-prod", source="splunk-prod", format="splunk")
 
     def fill(path: str) -> str:
@@ -142,6 +151,7 @@ def real_url(writer) -> Callable[[str], str]:
         path = path.replace("{reference}/vendors/{id}/", f"{reference}/vendors/{involvement.json()['id']}/")
         path = path.replace("/vendors/{id}/", f"/vendors/{vendor.json()['id']}/")
         path = path.replace("{reference}", reference)
+        path = path.replace("{regime}", "gdpr-art33").replace("{stage}", "notification")
         for collection, pk in ids.items():
             path = path.replace(f"/{collection}/{{id}}/", f"/{collection}/{pk}/")
         return path

@@ -148,9 +148,9 @@ def test_the_panel_costs_one_query_whatever_its_rows(login, lead, incident, rows
     for n in range(rows):
         add(incident, lead, f"System {n}", kind="system")
     client = login(lead)
-    # The page of tests/incidents/test_views.py (20) less the task notes (no tasks here): 19,
+    # The page of tests/incidents/test_views.py (24) less the task notes (no tasks here): 23,
     # of which one is the scope rows.
-    with django_assert_num_queries(19):
+    with django_assert_num_queries(23):
         body = client.get(incident.get_absolute_url()).content.decode()
     assert body.count('class="scope-row') == rows
 

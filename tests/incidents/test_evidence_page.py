@@ -34,7 +34,7 @@ class TestPanel:
         services.legal_hold_set(incident=incident, actor=lead, reason="Litigation")
         case_services.task_add(incident=incident, actor=lead, title="Image the laptop", assignee=responder)
         client = login(lead)
-        # Exactly 21 whatever the number of items and custody events: the 10 of the page without
+        # Exactly 25 whatever the number of items and custody events: the 10 of the page without
         # evidence or indicators (tests/incidents/test_views.py) and
         # 11 the evidence the viewer may see, with its collectors,
         # 12 their custody trails, with the people who acted,
@@ -42,8 +42,9 @@ class TestPanel:
         # 14 the indicators (none here),
         # 15 the vendors on the incident, 16 the registry's vendors not on it (the add form),
         # 17 the affected scope rows, 18-20 the timeline's milestones, key events and count,
-        # 21 the paging state (the running escalation and the latest acknowledgement).
-        with django_assert_num_queries(21):
+        # 21 the paging state (the running escalation and the latest acknowledgement),
+        # 22-25 the notification register's decisions, regimes, clocks and notices.
+        with django_assert_num_queries(25):
             response = client.get(incident.get_absolute_url())
         body = response.content.decode()
         assert body.count('class="evidence-item"') == items

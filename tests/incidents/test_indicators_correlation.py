@@ -87,13 +87,14 @@ def test_the_page_costs_the_same_queries_with_1_or_20_indicators(
         for other in others:
             add(other, lead, value)
     client = login(lead)
-    # Exactly 20 whatever the number of indicators and of incidents sharing them: the page of
+    # Exactly 24 whatever the number of indicators and of incidents sharing them: the page of
     # tests/incidents/test_views.py less the task notes (no tasks here, so no notes query) is
     # 12 with the indicators, and 13 their correlations: one query for all of them, through the
     # (type, value) index; 14 the vendors on the incident, 15 the vendor add form's choices
     # (tests/incidents/test_views.py), 16 the affected scope rows, 17-19 the timeline's
-    # milestones, key events and count, 20 the paging state.
-    with django_assert_num_queries(20):
+    # milestones, key events and count, 20 the paging state, 21-24 the notification register's
+    # decisions, regimes, clocks and notices.
+    with django_assert_num_queries(24):
         response = client.get(incident.get_absolute_url())
     items = response.context["indicators"].items
     assert len(items) == count

@@ -51,8 +51,11 @@ HEADING = {"case-banner", "case-heading"}
 CASE = HEADING | {"case-summary", "case-facts"}
 ACTIVITY = {"case-activity", "live-status"}
 SCOPE = {"scope-count", "scope-list"}
+REGISTER = {"register-count", "register-rows"}
 TIMELINE = {"timeline-count", "timeline-summary"}
-EVERY_PANEL = FINDINGS | TASKS | MEMBERS | EVIDENCE | INDICATORS | VENDORS | SCOPE | TIMELINE | CASE | ACTIVITY
+EVERY_PANEL = (
+    FINDINGS | TASKS | MEMBERS | EVIDENCE | INDICATORS | VENDORS | SCOPE | REGISTER | TIMELINE | CASE | ACTIVITY
+)
 
 
 class TestIncidentPoll:

@@ -149,6 +149,25 @@ TABLE: dict[str, dict[str, tuple[str, ...]]] = {
         "may": (ADMIN, LEAD, RESPONDER, WRITER),
         "may_not": (VENDOR, OBSERVER, READER),
     },
+    # The notification register (proven cell by cell, counsel included, in
+    # tests/incidents/test_regulatory_permissions.py): the lead's and admins' call; responders
+    # working the case draft notices. Counsel (User.counsel) may all four, whatever their standing.
+    "decide_regulatory": {
+        "may": (ADMIN, LEAD),
+        "may_not": (RESPONDER, VENDOR, OBSERVER, WRITER, READER),
+    },
+    "draft_notice": {
+        "may": (ADMIN, LEAD, RESPONDER),
+        "may_not": (VENDOR, OBSERVER, WRITER, READER),
+    },
+    "approve_notice": {
+        "may": (ADMIN, LEAD),
+        "may_not": (RESPONDER, VENDOR, OBSERVER, WRITER, READER),
+    },
+    "record_notice_sent": {
+        "may": (ADMIN, LEAD),
+        "may_not": (RESPONDER, VENDOR, OBSERVER, WRITER, READER),
+    },
 }
 
 # What each refusal says (PermissionDenied's message), written out.
@@ -169,6 +188,10 @@ REFUSED = {
     "edit_timeline": "You may only change timeline events you recorded.",
     "import_timeline": "Only members working this incident (its lead and responders) may import a timeline.",
     "acknowledge": "Only responders and incident leads who may work this incident may acknowledge it.",
+    "decide_regulatory": "Only the incident's lead, an admin or counsel may decide on notification duties.",
+    "draft_notice": "Only members working this incident or counsel may draft a notice.",
+    "approve_notice": "Only the incident's lead, an admin or counsel may approve a notice.",
+    "record_notice_sent": "Only the incident's lead, an admin or counsel may record a notice as sent.",
 }
 
 PERSONAS = {

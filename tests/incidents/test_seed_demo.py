@@ -22,13 +22,14 @@ def _seed() -> str:
 
 
 def test_seed_demo_loads_once_and_each_persona_sees_their_share():
-    assert "Seeded 6 incidents and 5 users." in _seed()
+    assert "Seeded 6 incidents and 6 users." in _seed()
     assert "Demo data already present; nothing to do." in _seed()
     assert Incident.objects.count() == 6
     people = User.objects.exclude(role="integration").order_by("username")
     seen = {user.username: incidents_visible_to(user).count() for user in people}
-    # The restricted contractor breach: lead, responder, the vendor contact and the CISO (observer).
-    assert seen == {"admin": 6, "exec": 6, "lead": 6, "responder": 6, "vendor": 1}
+    # The restricted contractor breach: lead, responder, counsel, the vendor contact and the CISO
+    # (observer).
+    assert seen == {"admin": 6, "counsel": 6, "exec": 6, "lead": 6, "responder": 6, "vendor": 1}
 
 
 def test_demo_roles_follow_the_rule_table():

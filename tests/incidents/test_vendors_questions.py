@@ -186,11 +186,11 @@ class TestBrowser:
     ):
         for n in range(questions):
             ask(entry, lead, f"Question {n}")
-        # The page of tests/incidents/test_views.py (20) less the task notes (no tasks here) is
-        # 19, plus 20 the vendors' access items and 21 their questions: one query each for all
+        # The page of tests/incidents/test_views.py (24) less the task notes (no tasks here) is
+        # 23, plus 24 the vendors' access items and 25 their questions: one query each for all
         # the vendors on the incident, whatever the number of questions.
         client = login(lead)
-        with django_assert_num_queries(21):
+        with django_assert_num_queries(25):
             body = client.get(incident.get_absolute_url()).content.decode()
         assert body.count('class="vendor-question"') == questions
 

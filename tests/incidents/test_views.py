@@ -141,7 +141,7 @@ class TestDetail:
                 title=f"Event {n}", key_event=True, technique="T1199",
             )  # fmt: skip
         client = login(lead)
-        # Exactly 20, whatever the number of findings, tasks and timeline events:
+        # Exactly 24, whatever the number of findings, tasks and timeline events:
         # 1 session, 2 user (authentication),
         # 3 the visible incident with its lead and opener (one query, joined),
         # 4 findings with their authors, 5 tasks with their assignees, 6 the tasks' notes,
@@ -160,8 +160,10 @@ class TestDetail:
         #   more each once there are vendors: tests/incidents/test_vendors_questions.py),
         # 17 the timeline's milestones (the marking event of each kind, one query), 18 its latest
         #   key events, 19 the number of events it shows (issue 10),
-        # 20 the paging state: the running escalation and the latest acknowledgement (issue 12).
-        with django_assert_num_queries(20):
+        # 20 the paging state: the running escalation and the latest acknowledgement (issue 12),
+        # 21-24 the notification register: the decisions, the regimes, the deadline clocks and the
+        #   notices, one query each whatever their number (issue 13; tests/incidents/test_regulatory_views.py).
+        with django_assert_num_queries(24):
             response = client.get(incident.get_absolute_url())
         assert response.status_code == 200
         assert response.content.decode().count('class="finding"') == items
@@ -173,8 +175,9 @@ class TestDetail:
         client = login(executive)
         # session, user, incident, findings, tasks, task notes, memberships, activity, evidence,
         # legal hold, indicators, vendors, affected scope, the timeline's milestones, key events
-        # and count, the paging state (17): no assignee, member or vendor choices for a reader.
-        with django_assert_num_queries(17):
+        # and count, the paging state, the register's decisions, regimes, clocks and notices (21):
+        # no assignee, member or vendor choices for a reader.
+        with django_assert_num_queries(21):
             response = client.get(incident.get_absolute_url())
         assert response.context["task_form"] is None
 

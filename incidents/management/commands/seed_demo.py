@@ -23,20 +23,24 @@ from incidents.indicators import services as indicators
 from incidents.models import (
     AccessKind,
     AccessState,
+    Applicability,
     Category,
     Evidence,
     Incident,
     Indicator,
     MemberRole,
     Playbook,
+    Regime,
     Resolution,
     ScopeKind,
     Severity,
+    StartEvent,
     Status,
     Vendor,
     VendorQuestion,
     VendorRole,
 )
+from incidents.regulatory import services as register
 from incidents.vendors import scope as affected_scope
 from incidents.vendors import services as vendors
 from intake import services as intake
@@ -63,6 +67,8 @@ DEMO_USERS = [
     ("responder", "Ravi", "Responder", Role.RESPONDER, False),
     ("exec", "Erin", "Executive", Role.EXECUTIVE, False),
     ("vendor", "Victor", "Vendor", Role.VENDOR, False),
+    # A responder with the counsel permission: decides notification duties, approves notices.
+    ("counsel", "Cora", "Counsel", Role.RESPONDER, False),
 ]
 
 
@@ -101,6 +107,7 @@ class Command(BaseCommand):
                 is_staff=staff,
                 is_superuser=staff,
             )
+            user.counsel = username == "counsel"
             user.set_password(DEMO_PASSWORD)
             user.save()
             users[username] = user
@@ -146,6 +153,48 @@ class Command(BaseCommand):
                 SlaClock.objects.filter(pk=clock.pk).update(due_at=clock.due_at - ago)
         while paging.sweep().steps:
             pass
+
+    def _register(self, ai: Incident, phish: Incident, users: dict[str, User]) -> None:
+        """The notification register: on the AI-model breach GDPR Art. 33 applies (its 72-hour clock
+        runs from awareness 30 hours ago, a draft notice waits for counsel), NIS2 is under assessment
+        and SEC and HIPAA do not apply, with the reasons; on the phishing wave the contractual notice
+        was approved and sent, which stopped its clock."""
+        lead, counsel = users["lead"], users["counsel"]
+        regimes = {regime.slug: regime for regime in Regime.objects.all()}
+        services.member_add(incident=ai, user=counsel, actor=lead, role=MemberRole.RESPONDER)
+        decide = register.assessment_decide
+        decide(incident=ai, regime=regimes["gdpr-art33"], decision=Applicability.APPLIES, actor=counsel,
+               reason="Customer support transcripts in the evaluation set are personal data; exfiltration is "
+                      "likely to result in a risk to the data subjects.")  # fmt: skip
+        decide(incident=ai, regime=regimes["nis2"], decision=Applicability.UNDER_ASSESSMENT, actor=counsel,
+               reason="Checking whether the ML platform is part of an essential service.")  # fmt: skip
+        decide(incident=ai, regime=regimes["sec-8k"], decision=Applicability.DOES_NOT_APPLY, actor=counsel,
+               reason="We are not an SEC registrant: no securities listed in the United States.")  # fmt: skip
+        decide(incident=ai, regime=regimes["hipaa"], decision=Applicability.DOES_NOT_APPLY, actor=counsel,
+               reason="No protected health information: the transcripts are retail support conversations.")  # fmt: skip
+        register.clock_set(
+            incident=ai, regime=regimes["gdpr-art33"], stage="notification", start_event=StartEvent.AWARENESS,
+            started_at=ai.detected_at, actor=lead,
+            reason="The SOC lead confirmed the downloads were not ours when the artifact-store alert was triaged.",
+        )  # fmt: skip
+        register.notice_draft(incident=ai, regime=regimes["gdpr-art33"], actor=lead)
+
+        contractual = regimes["contractual"]
+        decide(incident=phish, regime=regimes["gdpr-art33"], decision=Applicability.DOES_NOT_APPLY, actor=counsel,
+               reason="Only the work e-mail addresses of four employees were exposed; no risk to their rights "
+                      "and freedoms (documented under Art. 33(5)).")  # fmt: skip
+        decide(incident=phish, regime=contractual, decision=Applicability.APPLIES, actor=lead,
+               reason="Our payments provider's contract asks for notice of any phishing using its brand.")  # fmt: skip
+        register.clock_set(
+            incident=phish, regime=contractual, stage="notification", start_event=StartEvent.AWARENESS,
+            started_at=phish.detected_at, actor=lead, reason="A user reported the message: that is when we knew.",
+        )  # fmt: skip
+        notice = register.notice_draft(incident=phish, regime=contractual, actor=users["responder"])
+        notice = register.notice_approve(notice=notice, actor=counsel, version=notice.version)
+        register.notice_send(
+            notice=notice, actor=lead, sent_at=phish.detected_at + timedelta(hours=20), channel="e-mail",
+            recipient="Payments provider security team", authority_reference="PSP-SEC-88213",
+        )  # fmt: skip
 
     def _incidents(self, users: dict[str, User]) -> None:
         lead, responder, vendor, executive = users["lead"], users["responder"], users["vendor"], users["exec"]
@@ -246,6 +295,7 @@ class Command(BaseCommand):
         self._vendors(ai, phish, msp, users)
         self._timeline(ai, phish, msp, users)
         self._alerts()
+        self._register(ai, phish, users)
 
         old = services.incident_open(
             title="Lost laptop with encrypted disk",
