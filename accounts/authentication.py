@@ -21,7 +21,7 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
         raw_key = raw_key.strip()
         if not raw_key:
             raise exceptions.AuthenticationFailed("No API key given.")
-        key = api_key_authenticate(raw_key=raw_key)
+        key = api_key_authenticate(raw_key=raw_key, request=request)
         if key is None:
             raise exceptions.AuthenticationFailed("Invalid, revoked or expired API key.")
         return key.user, key

@@ -12,6 +12,7 @@ class Role(models.TextChoices):
     EXECUTIVE = "executive", "Executive"
     VENDOR = "vendor", "Vendor collaborator"
     INTEGRATION = "integration", "Integration (API key)"
+    AUDITOR = "auditor", "Auditor (read-only, audit log)"
 
 
 # Roles that may change incidents they can see; the others only read. Integrations are further
@@ -91,3 +92,82 @@ class APIKey(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+class AuditQuerySet(models.QuerySet):
+    """The audit log is append-only: rows are never changed or deleted through the ORM
+    (``verify_audit`` detects what is done behind its back)."""
+
+    def update(self, **kwargs):  # type: ignore[override]
+        raise PermissionError("Audit entries are never changed.")
+
+    def delete(self):  # type: ignore[override]
+        raise PermissionError("Audit entries are never deleted.")
+
+
+class AuditEntry(models.Model):
+    """One thing that happened, who did it and from where, chained to the entry before it:
+    ``hash`` = SHA-256 over the previous entry's hash and this entry's canonical JSON
+    (``accounts.audit``). Written only by ``accounts.audit.audit_record``."""
+
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_name = models.CharField(max_length=150, blank=True, help_text="The actor's username when it happened.")
+    action = models.CharField(max_length=40)
+    object_type = models.CharField(max_length=60, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    incident_reference = models.CharField(max_length=20, blank=True)
+    summary = models.CharField(max_length=500, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            # The auditor's filters: by time, by person, by kind, by incident.
+            models.Index(fields=["at"], name="audit_at_idx"),
+            models.Index(fields=["actor", "at"], name="audit_actor_idx"),
+            models.Index(fields=["action", "at"], name="audit_action_idx"),
+            models.Index(fields=["incident_reference", "at"], name="audit_incident_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or '-'} {self.action}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise PermissionError("Audit entries are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit entries are never deleted.")
+
+
+class Invitation(models.Model):
+    """An outside person invited by e-mail to one incident, until ``access_expires_at``. The
+    link carries a random token of which only the SHA-256 is kept; it works once, before
+    ``link_expires_at``, to set a password and TOTP (``accounts.invitations``)."""
+
+    email = models.EmailField()
+    incident = models.ForeignKey("incidents.Incident", on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, help_text="Membership role: observer (read) or responder (contribute).")
+    vendor = models.ForeignKey("incidents.Vendor", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    invited_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    token_digest = models.CharField(max_length=64, unique=True)
+    link_expires_at = models.DateTimeField()
+    access_expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="invitations")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.incident_id}"

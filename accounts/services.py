@@ -11,8 +11,10 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from . import audit
 from .models import APIKey, Role, Scope, User
 
 KEY_PREFIX = "bl_"
@@ -33,12 +35,16 @@ def integration_principal(username: str) -> User:
     return user
 
 
-def note_use(credential: Any, now: datetime) -> None:
+def note_use(credential: Any, now: datetime) -> bool:
     """Stamp a credential's ``last_used_at`` (an API key, an ingest URL), at most once per
-    ``LAST_USED_RESOLUTION``."""
-    if credential.last_used_at is None or now - credential.last_used_at > LAST_USED_RESOLUTION:
-        type(credential).objects.filter(pk=credential.pk).update(last_used_at=now)
-        credential.last_used_at = now
+    ``LAST_USED_RESOLUTION``. Returns whether this call stamped it: the update is conditional,
+    so of two requests racing in the same minute only one does (and only that one is audited)."""
+    if credential.last_used_at is not None and now - credential.last_used_at <= LAST_USED_RESOLUTION:
+        return False
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+    stamped = type(credential).objects.filter(stale, pk=credential.pk).update(last_used_at=now) == 1
+    credential.last_used_at = now
+    return stamped
 
 
 def _digest(raw_key: str) -> str:
@@ -84,18 +90,35 @@ def api_key_create(
             scopes=sorted(set(scopes)),
             expires_at=expires_at,
         )
+        audit.audit_record(
+            action=audit.AuditAction.API_KEY_CREATED,
+            actor=audit.request_user(audit.current_request()),
+            obj=key,
+            summary=f"created the API key {key.name} ({key.prefix}…) acting as {user.get_username()}",
+            changes={"name": key.name, "user": user.get_username(), "scopes": key.scopes, "expires_at": expires_at},
+        )
     return key, raw_key
 
 
 def api_key_revoke(*, key: APIKey) -> APIKey:
+    """Revoke ``key`` (once: revoking a revoked key changes and records nothing)."""
     if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
+        with transaction.atomic():
+            key.revoked_at = timezone.now()
+            key.save(update_fields=["revoked_at"])
+            audit.audit_record(
+                action=audit.AuditAction.API_KEY_REVOKED,
+                actor=audit.request_user(audit.current_request()),
+                obj=key,
+                summary=f"revoked the API key {key.name} ({key.prefix}…)",
+                changes={"revoked_at": {"old": None, "new": key.revoked_at}},
+            )
     return key
 
 
-def api_key_authenticate(*, raw_key: str) -> APIKey | None:
-    """Return the usable key matching ``raw_key`` (and note its use), or None."""
+def api_key_authenticate(*, raw_key: str, request: Any = None) -> APIKey | None:
+    """Return the usable key matching ``raw_key`` (and note its use), or None. A use that
+    stamps ``last_used_at`` (once a minute per key) is audited, from ``request``'s address."""
     if not raw_key.startswith(KEY_PREFIX):
         return None
     prefix, _, _ = raw_key[len(KEY_PREFIX) :].partition("_")
@@ -109,5 +132,12 @@ def api_key_authenticate(*, raw_key: str) -> APIKey | None:
     now = timezone.now()
     if not key.is_usable(now) or not key.user.is_active:
         return None
-    note_use(key, now)
+    if note_use(key, now):
+        audit.audit_record(
+            action=audit.AuditAction.API_KEY_USED,
+            actor=key.user,
+            obj=key,
+            summary=f"used the API key {key.name} ({key.prefix}…)",
+            request=request,
+        )
     return key

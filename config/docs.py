@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.exceptions import NotAcceptable
 from rest_framework.request import Request
 
@@ -37,5 +37,6 @@ class SchemaView(_AuthenticateEvenIfNotAcceptable, SpectacularAPIView):
     """The OpenAPI schema (/api/v1/schema/)."""
 
 
-class DocsView(_AuthenticateEvenIfNotAcceptable, SpectacularSwaggerView):
+# The split view serves its script as a separate file: the production CSP refuses inline scripts.
+class DocsView(_AuthenticateEvenIfNotAcceptable, SpectacularSwaggerSplitView):
     """Swagger UI over the schema (/api/v1/docs/)."""

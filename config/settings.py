@@ -8,10 +8,14 @@ Every variable is listed in README.md.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_int, env_list, env_str
@@ -79,6 +83,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    # Access (issue 14): lockout after failed logins; TOTP devices and recovery codes.
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "accounts",
     "incidents",
     "timeline",
@@ -88,6 +97,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside everything that may answer on its own (the 503 below included), so every response
+    # carries the policy and the feature restrictions.
+    "csp.middleware.CSPMiddleware",
+    "config.middleware.PermissionsPolicyMiddleware",
     # Serves collected static files in production; development uses runserver's own.
     *(["whitenoise.middleware.WhiteNoiseMiddleware"] if PRODUCTION else []),
     # Before everything that may touch the database (sessions, users, messages): an unreachable
@@ -97,12 +110,22 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The request, for audit entries made where none is passed (accounts.audit).
+    "accounts.audit.AuditContextMiddleware",
+    # Ends a login idle for SESSION_IDLE_TIMEOUT before anything below reads request.user.
+    "config.middleware.SessionIdleTimeoutMiddleware",
+    # request.user.is_verified(): whether this session passed its second factor.
+    "django_otp.middleware.OTPMiddleware",
+    # Roles that must use a second factor are sent to enrol or verify before anything else.
+    "accounts.middleware.SecondFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # An htmx request that meets an expired session is sent to log in (HX-Redirect) and back,
     # instead of getting the login page swapped into a panel.
     "incidents.middleware.LoginRedirectMiddleware",
+    # Last, as django-axes requires: turns a refused (locked-out) login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -233,10 +256,26 @@ else:
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+# The absolute lifetime of a login: config.middleware.SessionIdleTimeoutMiddleware pins the
+# session's expiry to login time + this, so activity never stretches it.
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 12)
+# A login unused this long (seconds) is ended, whatever SESSION_COOKIE_AGE allows.
+SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 30 * 60)
+if not 0 < SESSION_IDLE_TIMEOUT <= SESSION_COOKIE_AGE:
+    raise ImproperlyConfigured("SESSION_IDLE_TIMEOUT must be a positive number of seconds, at most SESSION_COOKIE_AGE")
+# Requests that do not count as activity: what a page polls on its own while nobody looks at it
+# (the incident and list live polls, the bell). By view name, so telling them apart costs nothing.
+SESSION_IDLE_PASSIVE_VIEWS = ["incidents:live", "incidents:list-live", "notifications:bell"]
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Django's default, written out: a page opened from Breachline cannot reach back into its window.
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Browser features no page here uses (config.middleware.PermissionsPolicyMiddleware sends it).
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), midi=(), payment=(), usb=()"
+)
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -249,6 +288,76 @@ if PRODUCTION:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     # /healthz and /readyz are probed over plain HTTP from inside the cluster.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# How many reverse proxies in front of Django append the address they saw to X-Forwarded-For.
+# The client is the address the outermost one saw: the N-th entry from the right. Login lockout
+# (axes) and API throttling count per client through this one rule (REST_FRAMEWORK NUM_PROXIES).
+# By default one proxy exactly when SECURE_PROXY_SSL trusts one; 0 uses REMOTE_ADDR and ignores
+# the header (trusting it with no proxy would let anyone pick their address and dodge lockout).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if PRODUCTION and env_bool("SECURE_PROXY_SSL", True) else 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
+
+# --- Login lockout (django-axes; accounts/throttles.py) ----------------------------------------
+# AxesStandaloneBackend first: it refuses a locked-out account or address before any password
+# is checked. It needs the request, so authenticate() without one (the test client's login())
+# raises: tests log in with force_login, or through the real form.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("AXES_FAILURE_LIMIT must be 1 or more")
+# Each is a criterion of its own: AXES_FAILURE_LIMIT failures against one account (from any
+# addresses) lock the account; as many from one address (against any accounts) lock the address.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+_axes_cool_off_minutes = env_int("AXES_COOLOFF_MINUTES", 15)
+if _axes_cool_off_minutes < 1:
+    raise ImproperlyConfigured("AXES_COOLOFF_MINUTES must be 1 or more")
+AXES_COOLOFF_TIME = timedelta(minutes=_axes_cool_off_minutes)
+# A success forgives that account's failures from that address only (accounts.throttles
+# LoginLockoutHandler): logging in to one's own account does not clear guesses at another's.
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "accounts.throttles.LoginLockoutHandler"
+AXES_CLIENT_IP_CALLABLE = "accounts.throttles.client_ip"
+# 429 with Retry-After and templates/registration/lockout.html, instead of the login form.
+AXES_LOCKOUT_CALLABLE = "accounts.throttles.lockout_response"
+
+# --- Content-Security-Policy (django-csp 4) ---------------------------------------------------
+# Everything comes from this origin: htmx and our own JS and CSS are static files. Two inline
+# <style> blocks are allowed by hash: 500.html and 503.html are standalone on purpose (rendered
+# without a request, they must not depend on anything that may be what failed).
+
+
+def _inline_style_hash(template: str) -> str:
+    """The CSP source ('sha256-…') allowing ``template``'s one <style> block, as rendered.
+
+    Read from the file at start-up, so an edit to the page's CSS cannot leave a stale hash; the
+    block must stay free of template tags (its rendered text is then the file's text).
+    """
+    style = re.search(r"<style>(.*?)</style>", (BASE_DIR / "templates" / template).read_text(), re.S)
+    if style is None or "{%" in style[1] or "{{" in style[1]:
+        raise ImproperlyConfigured(f"templates/{template} must hold one <style> block without template tags")
+    return f"'sha256-{base64.b64encode(hashlib.sha256(style[1].encode()).digest()).decode()}'"
+
+
+_ERROR_PAGE_STYLE_HASHES = [_inline_style_hash("500.html"), _inline_style_hash("503.html")]
+_CSP_DIRECTIVES = {
+    "default-src": [SELF],
+    "script-src": [SELF],
+    "style-src": [SELF, *_ERROR_PAGE_STYLE_HASHES],
+    # data: for the favicon drawn inline in base.html (and QR codes, should one be an image).
+    "img-src": [SELF, "data:"],
+    "object-src": [NONE],
+    "base-uri": [SELF],
+    "form-action": [SELF],
+    "frame-ancestors": [NONE],
+}
+# Enforced in production; in development the browser only reports what it would block.
+if PRODUCTION:
+    CONTENT_SECURITY_POLICY = {"DIRECTIVES": _CSP_DIRECTIVES}
+else:
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": _CSP_DIRECTIVES}
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -273,7 +382,18 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + ([] if PRODUCTION else ["rest_framework.renderers.BrowsableAPIRenderer"]),
+    # API_RATE_LIMIT per API key, or per user on a session (accounts.throttles.APIRateThrottle);
+    # a view naming its own throttle_classes (the alert intake: INTAKE_RATE_LIMIT) replaces it.
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttles.APIRateThrottle"],
+    # The client address rule of TRUSTED_PROXY_COUNT, for any DRF throttle that counts per address.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
+# Requests per API key (or per user on a session) in DRF's rate syntax: 429 with Retry-After beyond.
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/min")
+if not re.fullmatch(r"[1-9]\d*/(s|sec|m|min|h|hour|d|day)", API_RATE_LIMIT):
+    raise ImproperlyConfigured(
+        f"API_RATE_LIMIT must look like 1200/min (per s, min, hour or day), got {API_RATE_LIMIT!r}"
+    )
 SPECTACULAR_SETTINGS = {
     "TITLE": "Breachline API",
     "DESCRIPTION": "Incident-response case tracker. Authenticate with `Authorization: Api-Key <key>`.",
@@ -350,7 +470,21 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(ESCALATION_SWEEP_SECONDS),
         "options": {"expires": float(ESCALATION_SWEEP_SECONDS)},
     },
+    # Invited collaborators' access ends at its expiry (accounts/tasks.py); the visibility rule
+    # already ignores an expired membership, this removes it, records it and ends the sessions.
+    "end-expired-access": {"task": "accounts.end_expired_access", "schedule": 60.0, "options": {"expires": 60.0}},
 }
+
+# --- Second factor and collaborators (accounts/mfa.py, accounts/invitations.py) -------------
+# False only in the test suite (its personas log in with force_login); never in production.
+MFA_ENFORCED = env_bool("MFA_ENFORCED", True)
+if PRODUCTION and not MFA_ENFORCED:
+    raise ImproperlyConfigured("MFA_ENFORCED cannot be turned off in production")
+MFA_REQUIRED_ROLES = env_list("MFA_REQUIRED_ROLES", ["admin", "lead", "vendor"])
+if set(MFA_REQUIRED_ROLES) - {"admin", "lead", "responder", "executive", "vendor", "auditor"}:
+    raise ImproperlyConfigured("MFA_REQUIRED_ROLES: a comma-separated list of roles")
+INVITATION_LINK_HOURS = env_int("INVITATION_LINK_HOURS", 72)
+OTP_TOTP_ISSUER = "Breachline"
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str(

@@ -15,6 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.audit import record_restricted_read
 from accounts.models import Role, Scope, User
 from accounts.permissions import may_read_back
 from config.serializers import StrictFieldsMixin
@@ -294,6 +295,11 @@ class IncidentViewSet(
 
     def get_serializer_class(self):
         return IncidentListSerializer if self.action == "list" else IncidentSerializer
+
+    def retrieve(self, request: Request, reference: str) -> Response:
+        incident = self.get_object()
+        record_restricted_read(request=request, incident=incident)
+        return Response(self.get_serializer(incident).data)
 
     def _written(self, incident: Incident) -> dict:
         full = may_read_back(self.request, self)

@@ -1,4 +1,4 @@
-"""The shape of an incident reference in URLs (IR-2026-0042).
+"""The shape of an incident reference in URLs (IR-2026-0042, or IRR-2026-0007 for a restricted one).
 
 Matching it in the resolver turns anything else (including text PostgreSQL cannot compare, such
 as NUL) into a 404 before a view or query runs.
@@ -6,7 +6,7 @@ as NUL) into a 404 before a view or query runs.
 
 from __future__ import annotations
 
-REFERENCE_REGEX = r"IR-\d{4}-\d{4,}"
+REFERENCE_REGEX = r"IRR?-\d{4}-\d{4,}"
 
 
 class CsvOrJsonConverter:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from accounts.audit import record_activity
 from accounts.models import User
 from config.services import changes_as_json
 
@@ -33,8 +34,10 @@ if TYPE_CHECKING:
 def _entry(incident: Incident, actor: User | None, verb: Verb, *, internal: bool = False, **data: Any) -> Activity:
     """``internal`` entries are hidden from vendor collaborators (``selectors.shared_with``): an
     entry about internal content is as internal as that content; entries about people and access
-    always are."""
-    return Activity.objects.create(incident=incident, actor=actor, verb=verb, data=data, internal=internal)
+    always are. Each entry is also an audit entry (``accounts.audit``), in the same transaction."""
+    activity = Activity.objects.create(incident=incident, actor=actor, verb=verb, data=data, internal=internal)
+    record_activity(activity)
+    return activity
 
 
 def opened_event(*, incident: Incident, actor: User | None) -> Activity:
@@ -150,10 +153,13 @@ def member_added_event(*, membership: Membership, actor: User | None) -> Activit
     )
 
 
-def member_removed_event(*, membership: Membership, actor: User | None) -> Activity:
+def member_removed_event(*, membership: Membership, actor: User | None, reason: str = "") -> Activity:
+    """``reason``: why, when nobody decided it ("expired": the access's end date passed)."""
+    extra = {"reason": reason} if reason else {}
     return _entry(
-        membership.incident, actor, Verb.MEMBER_REMOVED, internal=True, **_member(membership), role=membership.role
-    )
+        membership.incident, actor, Verb.MEMBER_REMOVED, internal=True, **_member(membership), role=membership.role,
+        **extra,
+    )  # fmt: skip
 
 
 def member_role_changed_event(*, membership: Membership, actor: User | None, old: str) -> Activity:

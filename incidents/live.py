@@ -43,6 +43,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
+from accounts.audit import record_restricted_read
+
 from . import filters, selectors
 from .models import Activity, Incident
 
@@ -358,6 +360,8 @@ def incident_poll(request: HttpRequest, reference: str) -> HttpResponse:
         return _no_change()
     detail = _detail(request, reference)
     incident = detail.context_data["incident"]
+    # A poll that brings new content is a read of it (one that answers 204 above is not).
+    record_restricted_read(request=request, incident=incident)
     body = _poll_element(request, incident, oob=False) + _updates(request, detail, token)
     response = HttpResponse(body)
     response["Cache-Control"] = "no-store"

@@ -17,7 +17,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Now
 from django.urls import reverse
 from django.utils import timezone
 
@@ -94,9 +94,27 @@ class ReferenceCounter(models.Model):
         return f"{self.year}: {self.last}"
 
 
-def format_reference(year: int, number: int) -> str:
-    """IR-2026-0042: the human reference (matched in URLs by ``converters.REFERENCE_REGEX``)."""
-    return f"IR-{year}-{number:04d}"
+class RestrictedReferenceCounter(models.Model):
+    """The same for incidents restricted when they are opened: their own series (IRR-YYYY-NNNN),
+    so the IR- series people without need-to-know page through has no gaps that would count the
+    restricted ones and date them (docs/architecture.md, "References")."""
+
+    year = models.PositiveIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
+
+
+REFERENCE_PREFIX = "IR"
+RESTRICTED_REFERENCE_PREFIX = "IRR"
+
+
+def format_reference(year: int, number: int, *, restricted: bool = False) -> str:
+    """IR-2026-0042 (IRR-2026-0007 in the restricted series): the human reference (matched in
+    URLs by ``converters.REFERENCE_REGEX``)."""
+    prefix = RESTRICTED_REFERENCE_PREFIX if restricted else REFERENCE_PREFIX
+    return f"{prefix}-{year}-{number:04d}"
 
 
 # The fields people and integrations set on an incident, when opening it and later: the one
@@ -248,6 +266,8 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=MemberRole.choices, default=MemberRole.RESPONDER)
     added_at = models.DateTimeField(default=timezone.now)
+    # An invited outsider's access ends then (accounts.invitations); NULL: until removed.
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["incident", "user"], name="membership_unique")]
@@ -258,11 +278,17 @@ class Membership(models.Model):
         return f"{self.user} on {self.incident_id} ({self.role})"
 
 
+def current_memberships() -> models.QuerySet[Membership]:
+    """Memberships still in force: an invited outsider's ends at ``expires_at`` (the database's
+    clock, so a query never sees an expired one whatever the expiry task has done yet)."""
+    return Membership.objects.filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=Now()))
+
+
 def member_of(user: Any) -> models.Q:
     """Incidents ``user`` is a member of, as ``pk IN (memberships)``: the same rows as a correlated
     EXISTS, but PostgreSQL costs COUNT(*) of the EXISTS form above ``jit_above_cost`` and would
     JIT-compile it on every list request. For "unrestricted, or a member" see ``open_to``."""
-    return models.Q(pk__in=Membership.objects.filter(user=user).values("incident_id"))
+    return models.Q(pk__in=current_memberships().filter(user=user).values("incident_id"))
 
 
 def open_to(user: Any) -> models.Q:
@@ -276,7 +302,7 @@ def open_to(user: Any) -> models.Q:
     lead on 27,000 incidents, more than a whole search page costs. Counts over the whole table
     pay about 10% more this way; PostgreSQL prices them above ``jit_above_cost``, and the settings
     turn JIT off."""
-    mine = Membership.objects.filter(incident=models.OuterRef("pk"), user=user).values(flag=models.Value(True))[:1]
+    mine = current_memberships().filter(incident=models.OuterRef("pk"), user=user).values(flag=models.Value(True))[:1]
     return models.Q(restricted=False) | models.Q(models.Subquery(mine, output_field=models.BooleanField()))
 
 
@@ -505,7 +531,7 @@ def _change_text(field: str, change: dict[str, Any]) -> str:
 
     def shown(value: Any) -> str:
         if isinstance(value, list):  # tags
-            return ", ".join(value) or "—"
+            return ", ".join(str(item) for item in value) or "—"
         return "—" if value in (None, "") else str(value)
 
     return f"{field.replace('_', ' ')} from {shown(change.get('old'))} to {shown(change.get('new'))}"
@@ -571,6 +597,8 @@ class Activity(SharedContent):
             case Verb.MEMBER_ADDED:
                 return f"added {who} as {d.get('role')}"
             case Verb.MEMBER_REMOVED:
+                if d.get("reason") == "expired":
+                    return f"ended {who}'s access: it expired (was {d.get('role')})"
                 return f"removed {who} (was {d.get('role')})"
             case Verb.MEMBER_ROLE_CHANGED:
                 return f"made {who} {d.get('new')} (was {d.get('old')})"

@@ -21,10 +21,11 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from accounts.models import LEADER_ROLES, WRITER_ROLES, Role, User
 
-from .models import Incident, MemberRole, Membership
+from .models import Incident, MemberRole, Membership, current_memberships
 
 
 class Standing(StrEnum):
@@ -199,8 +200,16 @@ def membership_role_of(user: User, incident: Incident) -> str | None:
     memberships when the caller loaded them (the detail page), else with one query."""
     cache = getattr(incident, "_prefetched_objects_cache", {})
     if "memberships" in cache:
-        return next((m.role for m in cache["memberships"] if m.user_id == user.pk), None)
-    return Membership.objects.filter(incident=incident, user=user).values_list("role", flat=True).first()
+        now = timezone.now()
+        return next(
+            (
+                m.role
+                for m in cache["memberships"]
+                if m.user_id == user.pk and (m.expires_at is None or m.expires_at > now)
+            ),
+            None,
+        )
+    return current_memberships().filter(incident=incident, user=user).values_list("role", flat=True).first()
 
 
 def standing(user: User, incident: Incident, membership_role: Any = _UNKNOWN) -> Standing:

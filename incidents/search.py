@@ -43,7 +43,7 @@ from django.db.models import Case, F, FloatField, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import Finding, Incident
+from .models import Finding, Incident, format_reference
 
 # The text search configuration of the documents and of the queries: change both together (the
 # stored documents must then be rebuilt with ``search_documents_refresh()``).
@@ -54,8 +54,9 @@ REFERENCE_RANK = 100.0
 # SQLite's stand-in for the weights of the document: where the words were found.
 _SQLITE_WEIGHTS = {"title": 3, "tags": 2, "summary": 1, "findings": 0}
 
-# "42", "0042", "2026-0042", "IR-2026-0042", "ir2026-0042": a reference, or the end of one.
-_REFERENCE_FRAGMENT = re.compile(r"(?:IR-?)?(?:(?P<year>\d{4})-)?(?P<number>\d{1,9})", re.IGNORECASE)
+# "42", "0042", "2026-0042", "IR-2026-0042", "ir2026-0042", "IRR-2026-0007": a reference, or the
+# end of one. Without a prefix both series are meant.
+_REFERENCE_FRAGMENT = re.compile(r"(?:(?P<prefix>IRR?)-?)?(?:(?P<year>\d{4})-)?(?P<number>\d{1,9})", re.IGNORECASE)
 # References name the year an incident was opened (``models.format_reference``); none is older.
 FIRST_REFERENCE_YEAR = 2000
 
@@ -72,7 +73,8 @@ def reference_candidates(text: str) -> list[str]:
         return []
     # Without a year: that number in every year references can have (none is in the future).
     years = [int(match["year"])] if match["year"] else range(FIRST_REFERENCE_YEAR, timezone.now().year + 1)
-    return [f"IR-{year}-{number:04d}" for year in years]
+    series = [match["prefix"].upper() == "IRR"] if match["prefix"] else [False, True]
+    return [format_reference(year, number, restricted=restricted) for restricted in series for year in years]
 
 
 # --- The stored documents (PostgreSQL) -----------------------------------------------------------

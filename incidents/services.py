@@ -39,6 +39,7 @@ from .models import (
     Playbook,
     ReferenceCounter,
     Resolution,
+    RestrictedReferenceCounter,
     Status,
     Tag,
     Task,
@@ -64,10 +65,12 @@ TASK_EDITABLE_FIELDS = ("title", "assignee", "due_on", "done", "status", "cancel
 INVITED_ROLES = (MemberRole.RESPONDER, MemberRole.OBSERVER)
 
 
-def _next_reference(now: datetime) -> str:
-    """IR-YYYY-NNNN, unique under concurrency: one statement creates the year's counter row or
-    increments it, and the row stays locked until the caller's transaction commits."""
-    table = connection.ops.quote_name(ReferenceCounter._meta.db_table)
+def _next_reference(now: datetime, *, restricted: bool = False) -> str:
+    """IR-YYYY-NNNN (IRR-YYYY-NNNN for an incident restricted from its opening), unique under
+    concurrency: one statement creates the year's counter row or increments it, and the row stays
+    locked until the caller's transaction commits."""
+    counter = RestrictedReferenceCounter if restricted else ReferenceCounter
+    table = connection.ops.quote_name(counter._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (year, last) VALUES (%s, 1) "  # noqa: S608 - table name from the model
@@ -75,7 +78,7 @@ def _next_reference(now: datetime) -> str:
             [now.year],
         )
         (last,) = cursor.fetchone()
-    return format_reference(now.year, last)
+    return format_reference(now.year, last, restricted=restricted)
 
 
 def _check_lead(lead: User | None) -> None:
@@ -194,7 +197,7 @@ def incident_open(*, opened_by: User, playbook: Playbook | None = None, tags: An
     _check_future(incident.detected_at, now)
     _check_lead(incident.lead)
     with transaction.atomic():
-        incident.reference = _next_reference(now)
+        incident.reference = _next_reference(now, restricted=incident.restricted)
         incident.save()
         events.opened_event(incident=incident, actor=opened_by)
         # A new incident has no members: insert directly (no get_or_create lookup, no savepoints).

@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.audit import record_restricted_read
 from accounts.models import User
 from notifications import selectors as paging_selectors
 from timeline.panel import panel_context as timeline_panel_context
@@ -144,7 +145,10 @@ def incident_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def incident_detail(request: HttpRequest, reference: str) -> HttpResponse:
-    return detail_response(request, reference)
+    response = detail_response(request, reference)
+    # Audited here, not in detail_response: the live poll renders panels through it too.
+    record_restricted_read(request=request, incident=response.context_data["incident"])
+    return response
 
 
 def detail_response(

@@ -31,6 +31,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.audit import record_activity
 from accounts.models import Role, User
 from config.errors import ApplicationError
 from incidents import events
@@ -626,6 +627,10 @@ def _escalations_due(now: datetime, batch: int, steps_cache: dict[int, list[Esca
         if due:
             Escalation.objects.bulk_update(due, ["next_step", "next_at", "steps_fired", "stopped_at", "stop_reason"])
             Activity.objects.bulk_create(activities)
+        for activity in activities:
+            record_activity(activity)
+            for activity in activities:  # bulk_create skips incidents.events._entry: audit them here
+                record_activity(activity)
             result.notifications = _store(rows)
         result.steps = len(activities)
         result.claimed = len(due)

@@ -183,3 +183,11 @@ def builtin_rows(django_db_blocker) -> None:
     with django_db_blocker.unblock():
         importlib.import_module("incidents.migrations.0016_builtin_regimes").create(apps, None)
         importlib.import_module("notifications.migrations.0002_default_sla_targets").create(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _second_factor_not_enforced(settings) -> None:
+    """The personas log in with force_login or the password form alone; the second-factor tests
+    (tests/accounts/test_mfa.py, test_invitations.py, e2e/test_collaborator_browser.py) turn
+    MFA_ENFORCED back on in a fixture of their own."""
+    settings.MFA_ENFORCED = False

@@ -29,6 +29,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from accounts.audit import record_download
 from accounts.models import Scope
 from accounts.permissions import may_read_back
 from config.parsers import JSONParser, MultiPartParser, RequestTooLarge
@@ -292,6 +293,7 @@ class EvidenceViewSet(IncidentChildMixin, mixins.ListModelMixin, mixins.Retrieve
             services.evidence_access(evidence=evidence, actor=request.user)
         except services.EvidencePurged as exc:
             raise EvidenceGone(str(exc)) from None
+        record_download(request=request, evidence=evidence)
         return downloads.evidence_response(evidence)
 
     @extend_schema(request=TransferSerializer, responses={201: CustodyEventSerializer})

@@ -23,6 +23,8 @@ from django.template.defaultfilters import filesizeformat
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.audit import record_download
+
 from .. import live
 from .. import views as case_views
 from ..forms import add_service_errors, form_error_messages
@@ -244,6 +246,7 @@ def evidence_download(request: HttpRequest, reference: str, evidence_id: int) ->
         services.evidence_access(evidence=evidence, actor=request.user)
     except services.EvidencePurged as exc:
         return render(request, "incidents/evidence_gone.html", {"evidence": evidence, "message": str(exc)}, status=410)
+    record_download(request=request, evidence=evidence)
     return downloads.evidence_response(evidence)
 
 

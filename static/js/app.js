@@ -17,6 +17,8 @@
  * 4. Errors: a 4xx/5xx or a lost connection shows an inline error next to the form (htmx does
  *    not swap them, so the typed text stays).
  * 5. Focus: after an in-place add, on the new item, or on the first error.
+ * 6. A <select data-autosubmit> submits its form when changed (no inline handlers: the CSP
+ *    refuses them).
  */
 (function () {
   "use strict";
@@ -509,3 +511,8 @@
   settleSubmittedDrafts();
   draftForms().forEach(restoreDraft);
 })();
+
+// 6. Selects that submit their form when changed (a member's role, a vendor's role).
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-autosubmit]")) event.target.form.requestSubmit();
+});

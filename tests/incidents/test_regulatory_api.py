@@ -76,9 +76,10 @@ def test_the_register_costs_the_same_whatever_it_holds(api, lead, incident, djan
     )  # fmt: skip
     services.notice_draft(incident=incident, regime=gdpr, actor=lead)
     services.notice_draft(incident=incident, regime=gdpr, actor=lead)
-    # 2 for the key (look-up with its principal, last-used stamp) + 1 the incident + 4 the register
-    # (assessments, regimes, clocks, notices): the regime of each clock and notice is not read again.
-    with django_assert_num_queries(7):
+    # 2 for the key (look-up with its principal, last-used stamp) + 3 auditing that first use
+    # (lock, chain head, insert: accounts.audit) + 1 the incident + 4 the register (assessments,
+    # regimes, clocks, notices): the regime of each clock and notice is not read again.
+    with django_assert_num_queries(10):
         assert client.get(url(incident, "register/")).status_code == 200
 
 

@@ -103,9 +103,12 @@ def test_a_reference_of_another_year_is_not_this_years(api, lead, cases):
 
 def test_reference_candidates():
     assert reference_candidates(f"IR-{YEAR}-0042") == [f"IR-{YEAR}-0042"]
-    assert reference_candidates("2025-10042") == ["IR-2025-10042"]
+    assert reference_candidates(f"irr-{YEAR}-0007") == [f"IRR-{YEAR}-0007"]
+    # Without a prefix, both series: the open one, then the restricted one.
+    assert reference_candidates("2025-10042") == ["IR-2025-10042", "IRR-2025-10042"]
     assert reference_candidates("42")[:2] == ["IR-2000-0042", "IR-2001-0042"]
-    assert reference_candidates("42")[-1] == f"IR-{YEAR}-0042"
+    assert f"IR-{YEAR}-0042" in reference_candidates("42")
+    assert reference_candidates("42")[-1] == f"IRR-{YEAR}-0042"
     assert reference_candidates("0") == []
     assert reference_candidates("IR-") == []
     assert reference_candidates("phishing 42") == []

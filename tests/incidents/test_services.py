@@ -509,3 +509,20 @@ def test_an_edit_racing_the_removal_of_its_author_is_refused(postgres):
 
     assert outcome == ["Only members working this incident (its lead and responders) may change it."]
     assert Incident.objects.get(pk=incident.pk).title == "Board mailbox"
+
+
+def test_incidents_restricted_from_their_opening_have_their_own_series(lead):
+    """An outsider paging through IR- references sees no gap where a restricted incident sits
+    (docs/architecture.md, "References"): those opened restricted are numbered IRR-."""
+    year = timezone.now().year
+    first = make_incident(opened_by=lead, lead=lead)
+    secret = make_incident(opened_by=lead, lead=lead, restricted=True)
+    second = make_incident(opened_by=lead, lead=lead)
+    later_secret = make_incident(opened_by=lead, lead=lead, restricted=True)
+
+    assert [first.reference, second.reference] == [f"IR-{year}-0001", f"IR-{year}-0002"]
+    assert [secret.reference, later_secret.reference] == [f"IRR-{year}-0001", f"IRR-{year}-0002"]
+    # Restricting an incident later keeps its reference: people already know it.
+    services.incident_update(incident=second, actor=lead, version=second.version, changes={"restricted": True})
+    second.refresh_from_db()
+    assert (second.reference, second.restricted) == (f"IR-{year}-0002", True)
