@@ -22,6 +22,8 @@ run: $(VENV)/.installed
 	@echo "Demo users (development only), password 'breachline-demo':"
 	@echo "  admin (administrator), lead (incident lead), responder, exec (executive), vendor (vendor collaborator), counsel (responder with the counsel permission)"
 	@echo "Open http://127.0.0.1:$(PORT)/ — API docs at http://127.0.0.1:$(PORT)/api/v1/docs/"
+	@echo "admin, lead and vendor sign in with a second factor: the code is printed by"
+	@echo "  $(BIN)/python manage.py demo_totp lead   (or admin, vendor)"
 	@echo "Escalations: run_sweeper pages due steps every 15 s beside the server (no broker needed)."
 	@echo ""
 	$(BIN)/python manage.py run_sweeper & sweeper=$$!; \

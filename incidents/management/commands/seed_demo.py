@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Role, User
 from accounts.services import api_key_create
@@ -111,6 +112,10 @@ class Command(BaseCommand):
             user.set_password(DEMO_PASSWORD)
             user.save()
             users[username] = user
+            if role in (Role.ADMIN, Role.LEAD, Role.VENDOR):
+                # Their role requires a second factor: an authenticator already enrolled, whose
+                # current code `manage.py demo_totp <username>` prints (development only).
+                TOTPDevice.objects.create(user=user, name="Demo authenticator", confirmed=True)
         return users
 
     def _paging_setup(self, users: dict[str, User]) -> None:
