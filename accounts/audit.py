@@ -217,14 +217,26 @@ def audit_record(
         ip=client_ip(request if request is not None else current_request()),
     )
     # No savepoint: inside the caller's transaction a failed insert fails the caller's write.
+    return _append([entry])[0]
+
+
+def _append(entries: list[AuditEntry]) -> list[AuditEntry]:
+    """Chain ``entries`` (in order) onto the head and insert them: one lock, one head read and one
+    insert whatever their number."""
+    # No savepoint: inside the caller's transaction a failed insert fails the caller's write.
     with transaction.atomic(savepoint=False):
         _lock_chain()
-        entry.prev_hash = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS
+        prev = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS
         # Stamped under the lock, so the chain's times never go backwards.
-        entry.at = timezone.now()
-        entry.hash = chain_hash(entry.prev_hash, hashed_fields(entry))
-        entry.save(force_insert=True)
-    return entry
+        now = timezone.now()
+        for entry in entries:
+            entry.prev_hash, entry.at = prev, now
+            entry.hash = prev = chain_hash(entry.prev_hash, hashed_fields(entry))
+        if len(entries) == 1:
+            entries[0].save(force_insert=True)
+        else:
+            AuditEntry.objects.bulk_create(entries)
+    return entries
 
 
 # --- Verification -----------------------------------------------------------------------------
@@ -286,6 +298,33 @@ def record_activity(activity: Activity) -> AuditEntry:
         summary=f"{activity.verb}: {text}",
         changes=activity.data,
     )
+
+
+def record_activities(activities: list[Activity]) -> list[AuditEntry]:
+    """``record_activity`` for many entries written at once (the escalation sweep's
+    ``bulk_create``): chained in one append."""
+    if not activities:
+        return []
+    entries = []
+    for activity in activities:
+        try:
+            text = activity.text
+        except (TypeError, ValueError, KeyError, AttributeError):
+            text = activity.get_verb_display().lower()
+        entries.append(
+            AuditEntry(
+                actor=activity.actor,
+                actor_name=(activity.actor.get_username() if activity.actor else "")[: _width("actor_name")],
+                action=AuditAction.WRITE,
+                object_type=activity._meta.label_lower,
+                object_id=str(activity.pk),
+                incident_reference=activity.incident.reference[: _width("incident_reference")],
+                summary=" ".join(f"{activity.verb}: {text}".split())[: _width("summary")],
+                changes=_as_stored_json(dict(activity.data or {})),
+                ip=client_ip(current_request()),
+            )
+        )
+    return _append(entries)
 
 
 def record_download(*, request: HttpRequest, evidence: Evidence) -> AuditEntry:

@@ -31,7 +31,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.audit import record_activity
+from accounts.audit import record_activities
 from accounts.models import Role, User
 from config.errors import ApplicationError
 from incidents import events
@@ -627,10 +627,7 @@ def _escalations_due(now: datetime, batch: int, steps_cache: dict[int, list[Esca
         if due:
             Escalation.objects.bulk_update(due, ["next_step", "next_at", "steps_fired", "stopped_at", "stop_reason"])
             Activity.objects.bulk_create(activities)
-        for activity in activities:
-            record_activity(activity)
-            for activity in activities:  # bulk_create skips incidents.events._entry: audit them here
-                record_activity(activity)
+            record_activities(activities)  # bulk_create skips incidents.events._entry: audited here
             result.notifications = _store(rows)
         result.steps = len(activities)
         result.claimed = len(due)
@@ -696,6 +693,7 @@ def _sla_breaches_due(now: datetime, batch: int) -> SweepResult:
             )
         SlaClock.objects.bulk_update(clocks, ["breached_at"])
         Activity.objects.bulk_create(activities)
+        record_activities(activities)
         result.notifications = _store(rows)
         result.breaches = len(clocks)
     return result

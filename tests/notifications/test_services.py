@@ -574,3 +574,20 @@ def test_next_due_is_the_earliest_step_or_clock_within_the_window(lead, critical
     # Acknowledged: no step left, the acknowledge clock met; the contain clock at +4 h remains.
     assert paging.next_due(within=timedelta(hours=1), now=start) is None
     assert paging.next_due(within=timedelta(hours=5), now=start) == incident.reported_at + timedelta(hours=4)
+
+
+def test_the_sweeps_entries_are_audited_once_each_and_chained(lead, critical_policy):
+    from accounts.audit import chain_problems
+    from accounts.models import AuditEntry
+
+    incident = open_critical(lead)
+    # Step 1 paged (step 2, also due, waits for the next pass) and the acknowledge SLA breached.
+    paging.sweep(now=incident.reported_at + timedelta(minutes=15))
+
+    summaries = sorted(
+        AuditEntry.objects.filter(
+            incident_reference=incident.reference, summary__regex=r"^(escalated|sla_breached):"
+        ).values_list("summary", flat=True)
+    )
+    assert [s.split(":")[0] for s in summaries] == ["escalated", "sla_breached"]
+    assert list(chain_problems()) == []
