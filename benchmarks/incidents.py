@@ -47,6 +47,7 @@ from harness import (
     server_info,
     start_gunicorn,
     stop,
+    verified_login,
     wait_healthy,
 )
 
@@ -571,7 +572,7 @@ def credentials(lead_id: int) -> Credentials:
     lead = User.objects.get(pk=lead_id)
     _, raw_key = api_key_create(name="bench", scopes=["incidents:read", "incidents:write"], user=lead)
     client = Client()
-    client.force_login(lead)
+    verified_login(client, lead)
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
     return Credentials(raw_key, f"{settings.SESSION_COOKIE_NAME}={cookie}")
 

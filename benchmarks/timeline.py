@@ -41,6 +41,7 @@ from harness import (
     server_info,
     start_gunicorn,
     stop,
+    verified_login,
     wait_healthy,
 )
 
@@ -120,7 +121,7 @@ def credentials(lead: Any) -> dict[str, str]:
 
     _, raw_key = api_key_create(name="bench", scopes=["incidents:read", "incidents:write"], user=lead)
     client = Client()
-    client.force_login(lead)
+    verified_login(client, lead)
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
     return {"api_key": raw_key, "cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"}
 
