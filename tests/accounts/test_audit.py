@@ -232,8 +232,8 @@ class TestTamperDetection:
             cursor.execute(
                 "INSERT INTO accounts_auditentry (at, actor_name, action, object_type, object_id, "
                 "incident_reference, summary, changes, prev_hash, hash) "
-                "VALUES (now(), 'mallory', 'login', '', '', '', '', '{}', %s, %s) RETURNING id",
-                [three[2].hash, "f" * 64],
+                "VALUES (%s, 'mallory', 'login', '', '', '', '', '{}', %s, %s) RETURNING id",
+                [timezone.now(), three[2].hash, "f" * 64],
             )
             inserted = cursor.fetchone()[0]
         assert verify() == (

@@ -1351,7 +1351,10 @@ def test_read_write_key_gets_whole_findings_and_tasks_back(api, lead, incident):
 
 
 # --- Query counts ---------------------------------------------------------------------------
-def test_detail_query_count_with_an_api_key(api, lead, incident, restricted_incident, django_assert_num_queries):
+def test_detail_query_count_with_an_api_key(
+    postgres, api, lead, incident, restricted_incident, django_assert_num_queries
+):
+    # Counts on PostgreSQL: the audit log's append takes an advisory lock there (none on SQLite).
     client = api("incidents:read", user=lead)
     # A fresh key's first request also stamps last_used_at (an UPDATE, then at most once a minute)
     # and audits that use: 3 more (advisory lock, chain head, insert: accounts.audit.audit_record).
@@ -1372,8 +1375,9 @@ def test_detail_query_count_with_an_api_key(api, lead, incident, restricted_inci
 
 
 def test_detail_query_count_with_a_session(
-    session, lead, admin, incident, restricted_incident, django_assert_num_queries
+    postgres, session, lead, admin, incident, restricted_incident, django_assert_num_queries
 ):
+    # Counts on PostgreSQL: the audit log's append takes an advisory lock there (none on SQLite).
     for user in (lead, admin):
         client = session(user)
         for case in (incident, restricted_incident):

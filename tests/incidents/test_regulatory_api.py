@@ -67,7 +67,8 @@ def test_the_register_lists_every_regime(api, lead, incident):
     assert rows[1]["stages"] == []  # GDPR Art. 34: no fixed deadline
 
 
-def test_the_register_costs_the_same_whatever_it_holds(api, lead, incident, django_assert_num_queries):
+def test_the_register_costs_the_same_whatever_it_holds(postgres, api, lead, incident, django_assert_num_queries):
+    # Counts on PostgreSQL: the audit log's append takes an advisory lock there (none on SQLite).
     client = api(READ, user=lead)
     gdpr = gdpr_applies(incident, lead)
     services.clock_set(
