@@ -284,25 +284,13 @@ def chain_head() -> tuple[int, str]:
 # --- What is recorded -------------------------------------------------------------------------
 def record_activity(activity: Activity) -> AuditEntry:
     """A write to a case: one entry per activity entry, with its data (old → new for changes)."""
-    try:
-        text = activity.text
-    except (TypeError, ValueError, KeyError, AttributeError):
-        # The sentence is a courtesy; the data (changes) is the record. A shape the sentence does
-        # not expect (a list of ids among the changed values) must not fail the write it records.
-        text = activity.get_verb_display().lower()
-    return audit_record(
-        action=AuditAction.WRITE,
-        actor=activity.actor,
-        obj=activity,
-        incident=activity.incident,
-        summary=f"{activity.verb}: {text}",
-        changes=activity.data,
-    )
+    return record_activities([activity])[0]
 
 
 def record_activities(activities: list[Activity]) -> list[AuditEntry]:
-    """``record_activity`` for many entries written at once (the escalation sweep's
-    ``bulk_create``): chained in one append."""
+    """Writes to cases, one entry per activity entry with its data (old → new for changes), chained
+    in one append: one for ``incidents.events._entry``, many for the escalation sweep's
+    ``bulk_create``."""
     if not activities:
         return []
     entries = []
@@ -310,6 +298,8 @@ def record_activities(activities: list[Activity]) -> list[AuditEntry]:
         try:
             text = activity.text
         except (TypeError, ValueError, KeyError, AttributeError):
+            # The sentence is a courtesy; the data (changes) is the record. A shape the sentence
+            # does not expect must not fail the write it records.
             text = activity.get_verb_display().lower()
         entries.append(
             AuditEntry(
