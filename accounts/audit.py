@@ -41,7 +41,7 @@ from django.db import connection, models, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from .models import AuditEntry, Role, User
+from .models import PERMISSION_FIELDS, AuditEntry, Role, User
 
 if TYPE_CHECKING:
     from incidents.models import Activity, Evidence, Incident
@@ -79,8 +79,10 @@ class AuditAction(models.TextChoices):
     API_KEY_USED = "api_key_used", "API key used"
     API_KEY_CREATED = "api_key_created", "API key created"
     API_KEY_REVOKED = "api_key_revoked", "API key revoked"
+    API_KEY_CHANGED = "api_key_changed", "API key changed"
     PERMISSION = "permission", "Permission change"
     AUDIT_EXPORT = "audit_export", "Audit log exported"
+    ADMIN = "admin", "Admin site change"
 
 
 # --- The request being served -----------------------------------------------------------------
@@ -198,12 +200,42 @@ def audit_record(
     request being served (``AuditContextMiddleware``), else none. Text longer than its column is
     cut. Joins the caller's transaction (costs three queries on PostgreSQL: lock, head,
     insert); raises whatever the insert raises."""
+    entry = _entry(
+        action=action,
+        actor=actor,
+        obj=obj,
+        object_type=object_type,
+        object_id=object_id,
+        incident=incident,
+        summary=summary,
+        changes=changes,
+        request=request,
+        actor_name=actor_name,
+    )
+    # No savepoint: inside the caller's transaction a failed insert fails the caller's write.
+    return _append([entry])[0]
+
+
+def _entry(
+    *,
+    action: str,
+    actor: User | None = None,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    incident: Incident | None = None,
+    summary: str = "",
+    changes: Mapping[str, Any] | None = None,
+    request: HttpRequest | None = None,
+    actor_name: str | None = None,
+) -> AuditEntry:
+    """An unsaved entry as ``audit_record`` describes it (``_append`` chains and inserts it)."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
         if incident is None and obj._meta.label_lower == "incidents.incident":
             incident = obj  # type: ignore[assignment]
-    entry = AuditEntry(
+    return AuditEntry(
         actor=actor,
         actor_name=(actor_name if actor_name is not None else actor.get_username() if actor else "")[
             : _width("actor_name")
@@ -216,8 +248,6 @@ def audit_record(
         changes=_as_stored_json(dict(changes or {})),
         ip=client_ip(request if request is not None else current_request()),
     )
-    # No savepoint: inside the caller's transaction a failed insert fails the caller's write.
-    return _append([entry])[0]
 
 
 def _append(entries: list[AuditEntry]) -> list[AuditEntry]:
@@ -371,10 +401,8 @@ def record_restricted_read(*, request: HttpRequest, incident: Incident) -> Audit
     return entry
 
 
-# User fields whose change is a permission change.
-PERMISSION_FIELDS = ("role", "is_active", "counsel", "is_staff", "is_superuser")
-
-
+# User fields whose change is a permission change: ``PERMISSION_FIELDS``, defined with the model
+# (``accounts.models``) so its bulk ``update()`` records them too.
 def permission_fields(user: User) -> dict[str, Any]:
     return {name: getattr(user, name) for name in PERMISSION_FIELDS}
 
@@ -385,6 +413,24 @@ def record_permission_change(
     """A person created, or their role / active / counsel / staff / superuser flags changed:
     ``changes`` is ``{field: {"old", "new"}}`` (``old`` null for a new account). The actor is
     whoever is signed in to the request being served (none from a shell or a task)."""
+    entry = _permission_entry(user_id=user.pk, username=user.get_username(), before=before, after=after)
+    return None if entry is None else _append([entry])[0]
+
+
+def record_permission_changes(rows: list[tuple[int, str, Mapping[str, Any], Mapping[str, Any]]]) -> list[AuditEntry]:
+    """Permission changes made by one bulk ``update()`` (``accounts.models.UserQuerySet``): one
+    entry per ``(user id, username, before, after)`` that changed, chained in one append."""
+    entries = [
+        entry
+        for user_id, username, before, after in rows
+        if (entry := _permission_entry(user_id=user_id, username=username, before=before, after=after)) is not None
+    ]
+    return _append(entries) if entries else []
+
+
+def _permission_entry(
+    *, user_id: int, username: str, before: Mapping[str, Any] | None, after: Mapping[str, Any]
+) -> AuditEntry | None:
     changed = {
         name: {"old": None if before is None else before[name], "new": after[name]}
         for name in PERMISSION_FIELDS
@@ -393,16 +439,132 @@ def record_permission_change(
     if before is not None and not changed:
         return None
     described = ", ".join(f"{name} {change['old']} → {change['new']}" for name, change in changed.items())
-    summary = (
-        f"created {user.get_username()} ({described})" if before is None else f"{user.get_username()}: {described}"
-    )
-    return audit_record(
+    summary = f"created {username} ({described})" if before is None else f"{username}: {described}"
+    return _entry(
         action=AuditAction.PERMISSION,
         actor=request_user(current_request()),
-        obj=user,
+        object_type=User._meta.label_lower,
+        object_id=str(user_id),
         summary=summary,
         changes=changed,
     )
+
+
+# --- Writes through the Django admin ------------------------------------------------------------
+# Every admin add, change and delete leaves a LogEntry (``django.contrib.admin``); each becomes an
+# ``admin`` entry (``record_admin_log``), with the old and new values of the fields the save
+# changed (``admin_snapshot_before`` / ``admin_snapshot_after``, taken on pre/post_save while an
+# admin request is served). Values that are secrets are recorded as a fingerprint, never as
+# themselves: what changed is visible, the secret is not.
+SECRET_FIELD_NAMES = frozenset({"password", "digest", "token_digest", "secret", "key", "token"})
+# Per model, fields that carry a secret under an ordinary name (a Slack or Teams webhook URL
+# holds its token).
+SECRET_FIELDS_BY_MODEL = {"notifications.channel": frozenset({"target"})}
+ADMIN_FLAGS = {1: "added", 2: "changed", 3: "deleted"}  # django.contrib.admin.models ADDITION…
+
+
+def admin_request() -> HttpRequest | None:
+    """The request being served when it is one of the admin site's pages, else None."""
+    request = current_request()
+    match = getattr(request, "resolver_match", None)
+    return request if match is not None and match.app_name == "admin" else None
+
+
+def _is_secret(model: type[models.Model], name: str) -> bool:
+    return name in SECRET_FIELD_NAMES or name in SECRET_FIELDS_BY_MODEL.get(model._meta.label_lower, ())
+
+
+def _shown(model: type[models.Model], name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if _is_secret(model, name):
+        return "sha256:" + hashlib.sha256(str(value).encode("utf-8")).hexdigest()[:12]
+    if isinstance(value, bytes | memoryview):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, models.fields.files.FieldFile):
+        return value.name or None
+    try:
+        json.dumps(value, cls=DjangoJSONEncoder)
+    except TypeError:  # a type JSON cannot hold (a range, a geometry): its text is the record
+        return str(value)
+    return value
+
+
+def _stored_values(instance: models.Model) -> dict[str, Any]:
+    model = type(instance)
+    return {f.attname: _shown(model, f.attname, getattr(instance, f.attname)) for f in model._meta.concrete_fields}
+
+
+def admin_snapshot_before(instance: models.Model) -> None:
+    """On pre_save during an admin request: remember the stored row (one query) so the save's
+    old → new can be recorded. Does nothing elsewhere, or for the audit log's own rows."""
+    if admin_request() is None or instance.pk is None or isinstance(instance, AuditEntry):
+        return
+    model = type(instance)
+    names = [f.attname for f in model._meta.concrete_fields]
+    row = model._base_manager.using(instance._state.db).filter(pk=instance.pk).values(*names).first()
+    instance._audit_admin_before = None if row is None else {n: _shown(model, n, v) for n, v in row.items()}
+
+
+def admin_snapshot_after(instance: models.Model, created: bool) -> None:
+    """On post_save during an admin request: keep the fields that changed (all, for a new row)
+    on the request, until the LogEntry the admin writes next takes them (``record_admin_log``)."""
+    request = admin_request()
+    if request is None or isinstance(instance, AuditEntry) or instance._meta.label_lower == "admin.logentry":
+        return
+    before = instance.__dict__.pop("_audit_admin_before", None)
+    if before is None and not created:
+        return
+    after = _stored_values(instance)
+    changed = {
+        name: {"old": None if before is None else before.get(name), "new": new}
+        for name, new in after.items()
+        if before is None or _as_stored_json(before.get(name)) != _as_stored_json(new)
+    }
+    if changed:
+        pending = request.__dict__.setdefault("_audit_admin_changes", {})
+        pending.setdefault(f"{instance._meta.label_lower}:{instance.pk}", {}).update(changed)
+
+
+def record_admin_log(log_entries: list[Any]) -> list[AuditEntry]:
+    """One ``admin`` entry per admin ``LogEntry`` (who, which object, added / changed / deleted,
+    Django's change message), with the values the request's saves changed (for the logged
+    object under ``fields``, for inlines saved with it under ``related``). Chained in one append."""
+    request = current_request()
+    pending: dict[str, dict[str, Any]] = getattr(request, "_audit_admin_changes", {}) if request else {}
+    signed_in = request_user(request)
+    entries = []
+    for log in log_entries:
+        content_type = log.content_type
+        object_type = f"{content_type.app_label}.{content_type.model}" if content_type else ""
+        flag = ADMIN_FLAGS.get(log.action_flag, str(log.action_flag))
+        message = log.get_change_message()
+        changes: dict[str, Any] = {"log_entry": log.pk, "action_flag": flag, "change_message": message}
+        fields = pending.pop(f"{object_type}:{log.object_id}", None)
+        if fields:
+            changes["fields"] = fields
+        if pending:
+            changes["related"] = dict(pending)
+            pending.clear()
+        actor = signed_in if signed_in is not None and signed_in.pk == log.user_id else log.user
+        entries.append(
+            _entry(
+                action=AuditAction.ADMIN,
+                actor=actor,
+                object_type=object_type,
+                object_id=str(log.object_id or ""),
+                summary=f"admin: {flag} {object_type} “{log.object_repr}”. {message}",
+                changes=changes,
+            )
+        )
+    if request is not None:
+        request.__dict__.setdefault("_audit_admin_logged", set()).update(log.pk for log in log_entries)
+    return _append(entries) if entries else []
+
+
+def admin_log_recorded(request: HttpRequest) -> set[int]:
+    """The LogEntry ids already recorded while serving ``request``."""
+    return set(getattr(request, "_audit_admin_logged", ()))
 
 
 # --- Who reads the log ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import segno
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpRequest
 from django_otp.models import Device
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -74,6 +75,43 @@ def has_second_factor(user: User) -> bool:
     """Whether ``user`` has finished enrolling (a confirmed TOTP device). Recovery codes alone
     do not count: they come with the TOTP device and are only its spare."""
     return TOTPDevice.objects.devices_for_user(user, confirmed=True).exists()
+
+
+# The middleware asks ``has_second_factor`` of every unverified person on every request; a "no"
+# (an optional role, not enrolled) is kept in the session for this long, so their ordinary pages
+# cost no query for it. Enrolling clears it in the session that enrols (which is verified then
+# anyway); another session of theirs notices the new device within this time.
+UNENROLLED_SESSION_KEY = "mfa_unenrolled"
+UNENROLLED_RECHECK_SECONDS = 300
+
+
+def session_has_second_factor(request: HttpRequest) -> bool:
+    """``has_second_factor(request.user)``, answering a recent "no" from the session (stored
+    with the person's id and a deadline, so it is never read for someone else or for longer than
+    ``UNENROLLED_RECHECK_SECONDS``)."""
+    user = request.user
+    remembered = request.session.get(UNENROLLED_SESSION_KEY)
+    now = time.time()
+    if isinstance(remembered, dict) and remembered.get("user") == user.pk and remembered.get("until", 0) > now:
+        return False
+    enrolled = has_second_factor(user)
+    if enrolled:
+        request.session.pop(UNENROLLED_SESSION_KEY, None)
+    else:
+        request.session[UNENROLLED_SESSION_KEY] = {"user": user.pk, "until": now + UNENROLLED_RECHECK_SECONDS}
+    return enrolled
+
+
+def _forget_unenrolled(user: User) -> None:
+    """A device was just confirmed for ``user``: the session being served, if it is theirs,
+    forgets its "not enrolled" answer (``session_has_second_factor``)."""
+    from .audit import current_request  # the request being served (AuditContextMiddleware)
+
+    request = current_request()
+    session = getattr(request, "session", None)
+    remembered = session.get(UNENROLLED_SESSION_KEY) if session is not None else None
+    if isinstance(remembered, dict) and remembered.get("user") == user.pk:
+        del session[UNENROLLED_SESSION_KEY]
 
 
 def new_totp_key() -> str:
@@ -163,6 +201,7 @@ def totp_enrol_confirm(*, user: User, device: TOTPDevice, code: str) -> list[str
             device.confirmed = True
             device.save(update_fields=["confirmed"])
             codes = _recovery_codes_create(user)
+            _forget_unenrolled(user)
     if refusal is not None:
         raise ValidationError({"code": [refusal]})
     return codes
@@ -184,6 +223,7 @@ def totp_device_create_confirmed(*, user: User, key_hex: str, last_step: int) ->
     and give them recovery codes; ``last_step`` is the step that code used (not accepted again)."""
     TOTPDevice.objects.filter(user=user).delete()
     device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, key=key_hex, confirmed=True, last_t=last_step)
+    _forget_unenrolled(user)
     return device, _recovery_codes_create(user)
 
 

@@ -69,7 +69,9 @@ class SecondFactorRequiredMiddleware:
             return None
         if _carries_api_key(request) or _exempt(request):
             return None
-        if mfa.has_second_factor(user):
+        # A "not enrolled" is remembered in the session for a few minutes: an optional role's
+        # ordinary page costs no device query (mfa.session_has_second_factor).
+        if mfa.session_has_second_factor(request):
             return _send_to(request, "mfa-verify", "Enter the code from your authenticator app to continue.")
         if mfa.second_factor_required(user):
             return _send_to(request, "mfa-enrol", "Your role requires a second factor: set up an authenticator app.")

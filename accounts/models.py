@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.contrib.auth.models import UserManager as DjangoUserManager
+from django.db import models, transaction
 from django.utils import timezone
 
 
@@ -23,6 +26,46 @@ WRITER_ROLES = frozenset({Role.ADMIN, Role.LEAD, Role.RESPONDER, Role.INTEGRATIO
 LEADER_ROLES = frozenset({Role.ADMIN, Role.LEAD})
 
 
+# The fields whose change is a permission change (``accounts.audit.PERMISSION_FIELDS`` repeats
+# them for the audit log; kept here so the queryset below needs no import of the audit module).
+PERMISSION_FIELDS = ("role", "is_active", "counsel", "is_staff", "is_superuser")
+
+
+class UserQuerySet(models.QuerySet):
+    """A bulk ``update()`` that changes a permission field records one permission-change entry
+    per person it changed, old → new, in the same transaction (``save()`` is recorded by the
+    pre/post-save receivers in ``accounts.signals``; ``update()`` sends no signal). The rows are
+    locked and read first, then updated by primary key: what is recorded is what changed.
+
+    Costs three queries besides the audit append (lock-and-read, update, read back: the new
+    values may be expressions such as ``F()`` or ``bulk_update``'s ``Case``); an update that
+    touches no permission field costs what Django's does."""
+
+    def update(self, **kwargs: Any) -> int:
+        if not set(kwargs) & set(PERMISSION_FIELDS):
+            return super().update(**kwargs)
+        from . import audit  # the audit module imports this one
+
+        names = ("pk", "username", *PERMISSION_FIELDS)
+        with transaction.atomic(using=self.db, savepoint=False):
+            before = {row["pk"]: row for row in self.select_for_update(of=("self",)).values(*names)}
+            if not before:
+                return 0
+            plain = User._base_manager.using(self.db).filter(pk__in=before)
+            count = models.QuerySet.update(plain, **kwargs)
+            after = plain.values(*names)
+            audit.record_permission_changes(
+                [(row["pk"], row["username"], before[row["pk"]], row) for row in after.order_by("pk")]
+            )
+        return count
+
+    update.alters_data = True  # type: ignore[attr-defined]
+
+
+class UserManager(DjangoUserManager.from_queryset(UserQuerySet)):  # type: ignore[misc]
+    """Django's (``create_user``, ``create_superuser``…) over the audited queryset."""
+
+
 class User(AbstractUser):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.RESPONDER)
     # A vendor collaborator's company. Optional (an invitation works without it), but only with it
@@ -36,6 +79,8 @@ class User(AbstractUser):
     # Counsel: reads privileged material and approves regulatory notices and decisions, on top of
     # their role (incidents.permissions.COUNSEL_ACTIONS).
     counsel = models.BooleanField(default=False, help_text="Counsel: approves regulatory notices and decisions.")
+
+    objects = UserManager()
 
     class Meta:
         ordering = ["username"]
@@ -134,6 +179,10 @@ class AuditEntry(models.Model):
             models.Index(fields=["actor", "at"], name="audit_actor_idx"),
             models.Index(fields=["action", "at"], name="audit_action_idx"),
             models.Index(fields=["incident_reference", "at"], name="audit_incident_idx"),
+            # The audit page's "Person" filter: actor_name = %s [AND id < %s] ORDER BY id DESC
+            # LIMIT 51 (and the export, in id order). It filters on the name as recorded, not the
+            # actor's id, so audit_actor_idx does not serve it.
+            models.Index(fields=["actor_name", "id"], name="audit_actor_name_idx"),
         ]
 
     def __str__(self) -> str:

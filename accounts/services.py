@@ -64,18 +64,7 @@ def api_key_create(
     only unrestricted incidents. Raises ValidationError for unknown scopes or a past expiry.
     """
     name = name.strip()
-    errors: dict[str, list[str]] = {}
-    if not name:
-        errors["name"] = ["A key needs a name."]
-    unknown = sorted(set(scopes) - set(Scope.values))
-    if unknown:
-        errors["scopes"] = [f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(Scope.values)}."]
-    elif not scopes:
-        errors["scopes"] = ["A key needs at least one scope."]
-    if expires_at is not None and expires_at <= timezone.now():
-        errors["expires_at"] = ["The expiry must be in the future."]
-    if errors:
-        raise ValidationError(errors)
+    api_key_check(name=name, scopes=scopes, expires_at=expires_at)
 
     prefix = secrets.token_hex(4)
     raw_key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
@@ -98,6 +87,55 @@ def api_key_create(
             changes={"name": key.name, "user": user.get_username(), "scopes": key.scopes, "expires_at": expires_at},
         )
     return key, raw_key
+
+
+def api_key_check(*, name: str, scopes: list[str], expires_at: datetime | None) -> None:
+    """Raise ValidationError (per field) for what a key may not have: no name, no or unknown
+    scopes, an expiry in the past. Shared by ``api_key_create``, ``api_key_update`` and the
+    admin's form."""
+    errors: dict[str, list[str]] = {}
+    if not name.strip():
+        errors["name"] = ["A key needs a name."]
+    unknown = sorted(set(scopes) - set(Scope.values))
+    if unknown:
+        errors["scopes"] = [f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(Scope.values)}."]
+    elif not scopes:
+        errors["scopes"] = ["A key needs at least one scope."]
+    if expires_at is not None and expires_at <= timezone.now():
+        errors["expires_at"] = ["The expiry must be in the future."]
+    if errors:
+        raise ValidationError(errors)
+
+
+def api_key_update(*, key: APIKey, name: str, scopes: list[str], expires_at: datetime | None) -> APIKey:
+    """Change a key's name, scopes or expiry, recording old → new of what changed (an
+    ``api_key_changed`` entry; nothing when nothing changed). Revocation is ``api_key_revoke``'s.
+    Raises ValidationError as ``api_key_check`` does. Returns the key as stored."""
+    name = name.strip()
+    scopes = sorted(set(scopes))
+    with transaction.atomic():
+        stored = APIKey.objects.select_for_update().get(pk=key.pk)
+        new = {"name": name, "scopes": scopes, "expires_at": expires_at}
+        changed = {
+            field: {"old": getattr(stored, field), "new": value}
+            for field, value in new.items()
+            if getattr(stored, field) != value
+        }
+        if not changed:
+            return stored
+        # An unchanged past expiry may stay (the key is simply expired); a new one may not be past.
+        api_key_check(name=name, scopes=scopes, expires_at=expires_at if "expires_at" in changed else None)
+        for field, change in changed.items():
+            setattr(stored, field, change["new"])
+        stored.save(update_fields=list(changed))
+        audit.audit_record(
+            action=audit.AuditAction.API_KEY_CHANGED,
+            actor=audit.request_user(audit.current_request()),
+            obj=stored,
+            summary=f"changed the API key {stored.name} ({stored.prefix}…): {', '.join(changed)}",
+            changes=changed,
+        )
+    return stored
 
 
 def api_key_revoke(*, key: APIKey) -> APIKey:

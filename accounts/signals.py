@@ -1,11 +1,14 @@
-"""Receivers that feed the audit log (``accounts.audit``): logins, logouts, failed logins, and
-permission changes on people. Connected in ``AccountsConfig.ready``."""
+"""Receivers that feed the audit log (``accounts.audit``): logins, logouts, failed logins,
+permission changes on people (connected in ``AccountsConfig.ready``), and writes through the
+Django admin (connected below, when ``ready`` imports this module)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models.signals import post_save, pre_save
+from django.dispatch import receiver
 
 from . import audit
 from .models import User
@@ -54,3 +57,26 @@ def user_saved(sender: Any, instance: User, created: bool, raw: bool = False, **
     elif before is not None:
         audit.record_permission_change(user=instance, before=before, after=audit.permission_fields(instance))
     instance._audit_before = None
+
+
+# --- The Django admin -----------------------------------------------------------------------------
+# Connected here (this module is imported by ``AccountsConfig.ready``): any model, any app's admin.
+@receiver(pre_save, dispatch_uid="audit_admin_before_save")
+def admin_before_save(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+    if not raw:
+        audit.admin_snapshot_before(instance)
+
+
+@receiver(post_save, dispatch_uid="audit_admin_saved")
+def admin_saved(sender: Any, instance: Any, created: bool, raw: bool = False, **kwargs: Any) -> None:
+    if not raw:
+        audit.admin_snapshot_after(instance, created)
+
+
+@receiver(post_save, sender="admin.LogEntry", dispatch_uid="audit_admin_logged")
+def admin_logged(sender: Any, instance: Any, created: bool, raw: bool = False, **kwargs: Any) -> None:
+    """Every add, change and single delete in the admin writes a LogEntry with ``save()``; the
+    "delete selected" action's ``bulk_create`` sends no signal and is recorded by the site-wide
+    action that replaces Django's (``accounts.admin.delete_selected``)."""
+    if created and not raw:
+        audit.record_admin_log([instance])

@@ -163,8 +163,11 @@ REGISTRY_EDITOR_ROLES = frozenset({Role.ADMIN, Role.LEAD})
 _UNKNOWN = object()
 
 
+OPEN_REFUSAL = "Your role may not open incidents."
+
+
 def may_open_incidents(user: User) -> bool:
-    """Opening is global (there is no incident yet): writer roles only."""
+    """Opening is global (there is no incident yet): writer roles only (else ``OPEN_REFUSAL``)."""
     return user.is_active and user.can_write
 
 

@@ -47,7 +47,7 @@ from .models import (
     TaskStatus,
     format_reference,
 )
-from .permissions import REFUSALS, Action, may, may_lead, may_open_incidents, require
+from .permissions import OPEN_REFUSAL, REFUSALS, Action, may, may_lead, may_open_incidents, require
 from .search import search_documents_refresh
 from .selectors import incidents_visible_to, sees_internal
 
@@ -168,7 +168,7 @@ def incident_open(*, opened_by: User, playbook: Playbook | None = None, tags: An
     roles that may not open incidents.
     """
     if not may_open_incidents(opened_by):
-        raise PermissionDenied("Your role may not open incidents.")
+        raise PermissionDenied(OPEN_REFUSAL)
     unknown = sorted(set(fields) - set(INCIDENT_EDITABLE_FIELDS))
     if unknown:
         raise ValidationError({field: ["This field cannot be set here."] for field in unknown})
@@ -247,7 +247,7 @@ def incident_update(*, incident: Incident, actor: User, version: int, changes: d
     """
     with transaction.atomic():
         # The row is locked first: the rule table is read (memberships) and the write made under the
-        # same lock that member_add/member_remove take by moving the incident (``_touch``), so access
+        # same lock that member_add/member_remove take by moving the incident (``touch``), so access
         # taken away while this runs is seen before anything is written.
         current = Incident.objects.select_for_update(of=("self",)).select_related("lead").get(pk=incident.pk)
         candidate = copy.copy(current)
@@ -596,7 +596,7 @@ def member_add(*, incident: Incident, user: User, actor: User, role: str = Membe
                 {"user": [f"{user.username} is already a member ({membership.role}); change their role instead."]}
             )
         events.member_added_event(membership=membership, actor=actor)
-        _touch(incident, membership.added_at)
+        touch(incident, membership.added_at)
     return membership
 
 
@@ -622,7 +622,7 @@ def member_role_change(*, incident: Incident, user: User, actor: User, role: str
             old_role, membership.role = membership.role, role
             membership.save(update_fields=["role"])
             events.member_role_changed_event(membership=membership, actor=actor, old=old_role)
-            _touch(incident, timezone.now())
+            touch(incident, timezone.now())
     return membership
 
 
@@ -636,7 +636,7 @@ def member_remove(*, incident: Incident, user: User, actor: User) -> None:
         if membership.role == MemberRole.LEAD or incident.lead_id == user.pk:
             raise ValidationError({"user": [f"{user.username} leads {incident.reference}: choose another lead first."]})
         events.member_removed_event(membership=membership, actor=actor)
-        _touch(incident, timezone.now())
+        touch(incident, timezone.now())
         membership.delete()
 
 
@@ -654,12 +654,12 @@ def finding_add(
         finding.save()
         activity = events.finding_added_event(finding=finding, actor=author)
         paging.on_finding_added(finding=finding, actor=author, activity=activity)
-        _touch(incident, finding.created_at)
-        search_documents_refresh([incident.pk])  # after _touch has locked the incident's row
+        touch(incident, finding.created_at)
+        search_documents_refresh([incident.pk])  # after touch has locked the incident's row
     return finding
 
 
-def _touch(incident: Incident, when: datetime) -> None:
+def touch(incident: Incident, when: datetime) -> None:
     """Move the incident's ``updated_at``: every write to a case does, so the page's poll notices
     it (the version is the incident's own fields' optimistic lock and stays)."""
     Incident.objects.filter(pk=incident.pk).update(updated_at=when)
@@ -695,7 +695,7 @@ def task_add(
     with transaction.atomic():
         task.save()
         events.task_added_event(task=task, actor=actor)
-        _touch(incident, task.created_at)
+        touch(incident, task.created_at)
     return task
 
 
@@ -775,7 +775,7 @@ def task_update(*, task: Task, actor: User, changes: dict[str, Any]) -> Task:
         other = {field: change for field, change in diff.items() if field not in status_fields}
         if other:
             events.task_updated_event(task=task, actor=actor, changes=other)
-        _touch(incident, timezone.now())
+        touch(incident, timezone.now())
     return task
 
 
@@ -795,5 +795,5 @@ def task_note_add(*, task: Task, author: User, body: str) -> TaskNote:
     with transaction.atomic():
         note.save()
         events.task_note_added_event(note=note, actor=author)
-        _touch(task.incident, note.created_at)
+        touch(task.incident, note.created_at)
     return note

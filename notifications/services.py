@@ -89,7 +89,7 @@ class Recipient:
         return self.user.username if self.user is not None else f"#{self.channel.name}"
 
 
-def _sees(user: User, incident: Incident) -> bool:
+def sees(user: User, incident: Incident) -> bool:
     """Whether ``user`` may see ``incident``: the visibility selector, with a query only where
     the answer is not plain from the role (restricted incidents, vendor collaborators)."""
     if not user.is_active:
@@ -564,7 +564,7 @@ def _step_recipients(step: EscalationStep, incident: Incident) -> list[Recipient
         people.append(incident.lead)
     people += [user for user in step.users.all() if user not in people]
     # A person who may not see the incident is not paged about it (restricted incidents).
-    recipients = [Recipient(user=user) for user in people if _sees(user, incident)]
+    recipients = [Recipient(user=user) for user in people if sees(user, incident)]
     recipients += [Recipient(channel=channel) for channel in step.channels.all() if channel.active]
     return recipients
 
@@ -666,7 +666,7 @@ def _sla_breaches_due(now: datetime, batch: int) -> SweepResult:
             if not people:
                 # Nobody owns it yet (a SIEM opened it): whoever may lead incidents is told.
                 people = unowned_fallback()
-            recipients = [Recipient(user=user) for user in people if _sees(user, incident)]
+            recipients = [Recipient(user=user) for user in people if sees(user, incident)]
             target = targets.get(incident.severity)
             if target is not None:
                 recipients += [Recipient(channel=channel) for channel in target.channels.all() if channel.active]

@@ -32,7 +32,7 @@ from incidents import events
 from incidents.models import Evidence, Incident, Indicator
 from incidents.permissions import Action, may, require
 from incidents.selectors import sees_internal, shared_with
-from incidents.services import _internal_default, _touch
+from incidents.services import _internal_default, touch
 from incidents.vendors.selectors import involvements_for
 
 from . import attack, when
@@ -316,7 +316,7 @@ def _recorded(incident: Incident, actor: User, created: list[TimelineEvent], now
         if group:
             events.timeline_events_added_event(incident=incident, events=group, actor=actor, **extra)
     if created:
-        _touch(incident, now)
+        touch(incident, now)
 
 
 def event_add(*, incident: Incident, actor: User, **fields: Any) -> TimelineEvent:
@@ -422,5 +422,5 @@ def event_update(
             getattr(event, name).set(new)
         all_changes = {**changes, **link_changes}
         events.timeline_event_updated_event(event=event, actor=actor, changes=all_changes)
-        _touch(incident, now)
+        touch(incident, now)
     return all_changes

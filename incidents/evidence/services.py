@@ -41,7 +41,7 @@ from ..models import (
 )
 from ..permissions import REFUSALS, Action, require
 from ..selectors import sees_internal
-from ..services import _internal_default, _touch
+from ..services import _internal_default, touch
 from . import custody
 from .selectors import custody_trail, evidence_for, legal_hold_active
 from .storage import evidence_storage
@@ -180,7 +180,7 @@ def evidence_files_add(
         with transaction.atomic():
             for evidence, _ in pending:
                 _record(evidence, actor)
-            _touch(incident, common["added_at"])
+            touch(incident, common["added_at"])
     except BaseException:
         for name in stored:
             try:
@@ -249,7 +249,7 @@ def evidence_text_add(
     _validate(evidence)
     with transaction.atomic():
         _record(evidence, actor)
-        _touch(incident, common["added_at"])
+        touch(incident, common["added_at"])
     return evidence
 
 
@@ -294,7 +294,7 @@ def evidence_transfer(*, evidence: Evidence, actor: User, recipient: str, reason
     with transaction.atomic():
         event = custody.append(evidence, CustodyAction.TRANSFER, actor=actor, recipient=recipient, note=reason)
         events.evidence_transferred_event(evidence=evidence, actor=actor, recipient=recipient, reason=reason)
-        _touch(evidence.incident, event.at)
+        touch(evidence.incident, event.at)
     return event
 
 
@@ -369,7 +369,7 @@ def legal_hold_set(*, incident: Incident, actor: User, reason: str) -> LegalHold
             )
         hold = LegalHold.objects.create(incident=current, reason=reason, set_by=actor)
         events.legal_hold_set_event(hold=hold, actor=actor)
-        _touch(current, hold.set_at)
+        touch(current, hold.set_at)
     return hold
 
 
@@ -389,7 +389,7 @@ def legal_hold_clear(*, incident: Incident, actor: User, reason: str) -> LegalHo
         hold.released_by, hold.released_at, hold.release_reason = actor, timezone.now(), reason
         hold.save(update_fields=["released_by", "released_at", "release_reason"])
         events.legal_hold_cleared_event(hold=hold, actor=actor)
-        _touch(current, hold.released_at)
+        touch(current, hold.released_at)
     return hold
 
 
@@ -426,7 +426,7 @@ def evidence_purge(*, incident: Incident, actor: User | None = None) -> list[Evi
             custody.append(evidence, CustodyAction.PURGE, actor=actor, note="file deleted from storage")
         Evidence.objects.filter(pk__in=[evidence.pk for evidence in items]).update(purged_at=now)
         events.evidence_purged_event(incident=current, actor=actor, evidence_ids=[evidence.pk for evidence in items])
-        _touch(current, now)
+        touch(current, now)
         names = [evidence.stored_name for evidence in items]
         transaction.on_commit(lambda: _delete_files(names))
     for evidence in items:

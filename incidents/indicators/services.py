@@ -25,7 +25,7 @@ from .. import events
 from ..models import Incident, Indicator, IndicatorRole, Tlp
 from ..permissions import Action, require
 from ..selectors import sees_internal
-from ..services import _internal_default, _touch
+from ..services import _internal_default, touch
 from .normalize import is_ours, normalize
 
 # The fields an indicator's update may change; type and value are what it *is*.
@@ -125,7 +125,7 @@ def _recorded(incident: Incident, actor: User, created: list[Indicator], now: da
         if group:
             events.indicators_added_event(incident=incident, indicators=group, actor=actor)
     if created:
-        _touch(incident, now)
+        touch(incident, now)
 
 
 def indicator_add(*, incident: Incident, actor: User, type: str, value: str, **fields: Any) -> Indicator:
@@ -219,5 +219,5 @@ def indicator_update(*, indicator: Indicator, actor: User, data: Mapping[str, An
     with transaction.atomic():
         indicator.save(update_fields=[*changes, "updated_at"])
         events.indicator_updated_event(indicator=indicator, actor=actor, changes=changes)
-        _touch(incident, now)
+        touch(incident, now)
     return changes

@@ -42,6 +42,7 @@ from incidents.models import (
     Verb,
 )
 from incidents.permissions import Action, require
+from incidents.services import touch
 
 from . import deadlines
 
@@ -138,12 +139,8 @@ def assessment_decide(
             old=old,
             reason=reason,
         )
-        _touch(incident, now)
+        touch(incident, now)
     return assessment
-
-
-def _touch(incident: Incident, when: datetime) -> None:
-    Incident.objects.filter(pk=incident.pk).update(updated_at=when)
 
 
 def _applies(incident: Incident, regime: Regime) -> bool:
@@ -258,7 +255,7 @@ def clock_set(
             due_at=due.isoformat(),
             reason=reason,
         )
-        _touch(incident, now)
+        touch(incident, now)
     return clock
 
 
@@ -325,7 +322,7 @@ def notice_draft(*, incident: Incident, regime: Regime, stage: str = "", actor: 
         )  # fmt: skip
         NoticeVersion.objects.create(notice=notice, number=1, body=body, author=actor, created_at=now)
         events.notice_event(notice=notice, actor=actor, verb=Verb.NOTICE_DRAFTED)
-        _touch(incident, now)
+        touch(incident, now)
     return notice
 
 
@@ -377,7 +374,7 @@ def notice_revise(*, notice: Notice, body: str, actor: User, version: int) -> No
         current.save()
         NoticeVersion.objects.create(notice=current, number=current.version, body=body, author=actor, created_at=now)
         events.notice_event(notice=current, actor=actor, verb=Verb.NOTICE_REVISED)
-        _touch(current.incident, now)
+        touch(current.incident, now)
     return current
 
 
@@ -394,7 +391,7 @@ def notice_approve(*, notice: Notice, actor: User, version: int) -> Notice:
         current.approved_version, current.updated_at = current.version, now
         current.save()
         events.notice_event(notice=current, actor=actor, verb=Verb.NOTICE_APPROVED)
-        _touch(current.incident, now)
+        touch(current.incident, now)
     return current
 
 
@@ -444,7 +441,7 @@ def notice_send(
                 incident=current.incident, regime=current.regime, stage=current.stage, stopped_at__isnull=True
             ).update(stopped_at=sent_at, stopped_by_notice=current, next_alert_at=None)
         events.notice_event(notice=current, actor=actor, verb=Verb.NOTICE_SENT)
-        _touch(current.incident, now)
+        touch(current.incident, now)
     chained = CHAINED.get((current.regime.kind, current.stage))
     if chained:
         clock_set(
@@ -474,10 +471,10 @@ def _told(incident: Incident, *, missed: bool) -> list[User]:
     extra = User.objects.filter(is_active=True, counsel=True).exclude(role=Role.VENDOR)
     if missed:
         extra = extra | User.objects.filter(is_active=True, role=Role.ADMIN)
-    from notifications.services import _sees  # the one visibility shortcut paging uses
+    from notifications.services import sees  # the one visibility shortcut paging uses
 
     for user in extra.order_by("username"):
-        if user not in people and _sees(user, incident):
+        if user not in people and sees(user, incident):
             people.append(user)
     return [user for user in people if user.is_active]
 

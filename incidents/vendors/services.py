@@ -39,7 +39,7 @@ from ..models import (
 )
 from ..permissions import Action, may_edit_vendor_registry, require
 from ..selectors import sees_internal
-from ..services import _touch
+from ..services import touch
 
 # What people set on a vendor: the forms, the API serializers and vendor_update read it.
 VENDOR_EDITABLE_FIELDS: tuple[str, ...] = (
@@ -201,7 +201,7 @@ def involvement_add(
         except IntegrityError:
             raise duplicate from None
         events.vendor_involved_event(involvement=involvement, actor=actor)
-        _touch(incident, now)
+        touch(incident, now)
     return involvement
 
 
@@ -227,7 +227,7 @@ def involvement_update(
     with transaction.atomic():
         involvement.save(update_fields=list(changes))
         events.vendor_role_changed_event(involvement=involvement, actor=actor, changes=changes)
-        _touch(incident, timezone.now())
+        touch(incident, timezone.now())
     return changes
 
 
@@ -246,7 +246,7 @@ def involvement_remove(*, involvement: VendorInvolvement, actor: User) -> None:
     with transaction.atomic():
         events.vendor_removed_event(involvement=involvement, actor=actor)
         VendorInvolvement.objects.filter(pk=involvement.pk).delete()
-        _touch(incident, timezone.now())
+        touch(incident, timezone.now())
 
 
 # --- Access inventory --------------------------------------------------------------------------
@@ -322,7 +322,7 @@ def access_add(
             raise ValidationError({"identifier": [f"{access.label} on {access.system} is already listed."]})
         access.save()
         events.vendor_access_added_event(involvement=involvement, items=[access], actor=actor)
-        _touch(incident, now)
+        touch(incident, now)
     return access
 
 
@@ -360,7 +360,7 @@ def access_fill_from_registry(*, involvement: VendorInvolvement, actor: User) ->
         for access in added:
             access.save()
         events.vendor_access_added_event(involvement=involvement, items=added, actor=actor, from_registry=True)
-        _touch(incident, now)
+        touch(incident, now)
     return added
 
 
@@ -432,7 +432,7 @@ def access_step(
         )
         current.involvement = involvement
         events.vendor_access_stepped_event(access=current, actor=actor, old=old, new=to, note=note)
-        _touch(incident, now)
+        touch(incident, now)
     access.state, access.state_changed_at = current.state, now
     access.verified_unused_since = current.verified_unused_since
     return step
@@ -476,7 +476,7 @@ def question_ask(*, involvement: VendorInvolvement, actor: User, question: str, 
     with transaction.atomic():
         row.save()
         events.vendor_question_asked_event(question=row, actor=actor)
-        _touch(incident, now)
+        touch(incident, now)
     return row
 
 
@@ -503,7 +503,7 @@ def question_answer(*, question: VendorQuestion, actor: User, answer: str) -> Ve
         current.save(update_fields=["answer", "answered_by", "answered_at"])
         current.involvement = involvement
         events.vendor_question_answered_event(question=current, actor=actor)
-        _touch(incident, now)
+        touch(incident, now)
     question.answer, question.answered_by, question.answered_at = text, actor, now
     return question
 
