@@ -97,7 +97,7 @@ def incident_detail(*, viewer: User, reference: str) -> Incident | None:
     limited to what ``viewer`` may see of it (``shared_with``, ``memberships_shown_to``)."""
     memberships = Membership.objects.select_related("user").order_by("role", "added_at")
     activity = shared_with(Activity.objects.select_related("actor"), viewer)[:50]
-    return (
+    incident = (
         incidents_visible_to(viewer)
         .select_related("lead", "opened_by")
         .annotate(duplicate_of_reference=original_reference(viewer))
@@ -110,6 +110,23 @@ def incident_detail(*, viewer: User, reference: str) -> Incident | None:
         .filter(reference=reference)
         .first()
     )
+    if incident is not None:
+        originals_hidden(viewer, incident.recent_activity)
+    return incident
+
+
+def originals_hidden(viewer: User, entries: list[Activity]) -> list[Activity]:
+    """Closing entries name a duplicate's original by reference: blank it (in memory) where
+    ``viewer`` may not see that original, as ``original_reference`` does for the page's header.
+    One query, and only when such an entry is among ``entries``."""
+    named = {entry.data["duplicate_of"] for entry in entries if entry.data.get("duplicate_of")}
+    if not named:
+        return entries
+    seen = set(incidents_visible_to(viewer).filter(reference__in=named).values_list("reference", flat=True))
+    for entry in entries:
+        if entry.data.get("duplicate_of") and entry.data["duplicate_of"] not in seen:
+            entry.data = {**entry.data, "duplicate_of": None}
+    return entries
 
 
 def my_open_incidents(*, viewer: User) -> QuerySet[Incident]:
