@@ -6,7 +6,12 @@ import incidents.urls  # noqa: F401 - registers the ``reference`` path converter
 from . import audit_views, views
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    # Django's LoginView takes PUT as POST; the form is only ever posted.
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True, http_method_names=["get", "head", "post"]),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The audit log (auditors and admins): accounts.audit_views.
     path("audit/", audit_views.audit_log, name="audit-log"),

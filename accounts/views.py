@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 
@@ -28,6 +28,8 @@ from . import invitations, mfa
 from .forms import CodeForm, InvitationAcceptForm, InviteForm
 from .models import Invitation
 
+# The pages with a form: anything but these methods is a 405, not the page as if it were a GET.
+FORM_METHODS = ["GET", "HEAD", "POST"]
 # Recovery codes are put here by enrolment and acceptance and shown once by the next page.
 CODES_SESSION_KEY = "mfa_recovery_codes"
 # An invitee's secret between showing the QR code and their first code: no user exists yet to
@@ -57,6 +59,7 @@ def _qr_context(key_hex: str, account: str) -> dict[str, str]:
 # --- Second factor -------------------------------------------------------------------------
 @never_cache
 @login_required
+@require_http_methods(FORM_METHODS)
 def mfa_enrol(request: HttpRequest) -> HttpResponse:
     """Show the QR code and the secret of a new (unconfirmed) device; a right code confirms it
     and the recovery codes are shown once. An enrolled, verified person may enrol a new app
@@ -65,7 +68,7 @@ def mfa_enrol(request: HttpRequest) -> HttpResponse:
     if mfa.has_second_factor(user) and not user.is_verified():
         return redirect("mfa-verify")
     device = mfa.totp_enrolment_device(user=user)
-    form = CodeForm(request.POST or None)
+    form = CodeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             codes = mfa.totp_enrol_confirm(user=user, device=device, code=form.cleaned_data["code"])
@@ -93,6 +96,7 @@ def _recovery_url(next_url: str = "") -> str:
 
 @never_cache
 @login_required
+@require_http_methods(FORM_METHODS)
 def mfa_verify(request: HttpRequest) -> HttpResponse:
     """Ask for a TOTP or recovery code; the device that accepts it verifies the session."""
     user = request.user
@@ -100,7 +104,7 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
         return redirect("mfa-enrol")
     if user.is_verified():
         return redirect(_next_url(request))
-    form = CodeForm(request.POST or None)
+    form = CodeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             device = mfa.second_factor_verify(user=user, code=form.cleaned_data["code"])
@@ -120,6 +124,7 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @login_required
+@require_http_methods(FORM_METHODS)
 def recovery_codes(request: HttpRequest) -> HttpResponse:
     """Show the codes just made (once: they leave the session here); a POST makes new ones
     (the old ones stop working)."""
@@ -145,11 +150,12 @@ def _manageable_or_refused(request: HttpRequest, reference: str) -> Incident:
 
 
 @login_required
+@require_http_methods(FORM_METHODS)
 def invite(request: HttpRequest, reference: str) -> HttpResponse:
     """The incident's collaborators: the invite form and its invitations with revoke buttons.
     Only the incident's lead and admins (``Action.MANAGE_ACCESS``)."""
     incident = _manageable_or_refused(request, reference)
-    form = InviteForm(request.POST or None)
+    form = InviteForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -195,6 +201,7 @@ def _gone(request: HttpRequest, reason: str) -> HttpResponse:
 
 
 @never_cache
+@require_http_methods(FORM_METHODS)
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     """The link's page: choose a username and password, scan the QR code and enter the app's
     code, all at once. Success signs the new collaborator in, verified, and shows their
@@ -210,7 +217,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     if key_hex is None:
         key_hex = keys[str(invitation.pk)] = mfa.new_totp_key()
         request.session[INVITE_KEY_SESSION_KEY] = keys
-    form = InvitationAcceptForm(request.POST or None)
+    form = InvitationAcceptForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

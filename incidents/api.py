@@ -6,12 +6,18 @@ Views parse input, call a selector or a service and serialize the result; querys
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -27,6 +33,75 @@ from .converters import REFERENCE_REGEX
 from .filters import IncidentFilter
 from .markdown import render_markdown
 from .models import INCIDENT_EDITABLE_FIELDS, Finding, Incident, Playbook, Resolution, Status, Task, TaskNote
+from .permissions import OPEN_REFUSAL, Action, may_open_incidents, require
+
+
+@dataclass(frozen=True)
+class RoleRule:
+    """A rule with no incident to stand on (opening one, the vendor registry): the caller's
+    global role decides, and ``refusal`` says why not."""
+
+    allows: Callable[[User], bool]
+    refusal: str
+
+    def require(self, user: User) -> None:
+        """Raise PermissionDenied (403 with ``refusal``) unless ``user`` passes."""
+        if not self.allows(user):
+            raise PermissionDenied(self.refusal)
+
+
+OPEN_INCIDENTS = RoleRule(may_open_incidents, OPEN_REFUSAL)
+
+
+class RuleFirstMixin:
+    """Refuses a write the rule table does not allow before its body is read.
+
+    ``required_actions`` maps a view's action (a viewset's action name; the lower-case method
+    for a plain APIView) to the ``permissions.Action`` checked on the incident, or to a
+    ``RoleRule``. Checked in ``initial()``, after authentication (401), API key scopes (403) and
+    throttles, for unsafe methods only, in the order every write answers:
+
+    1. what the URL names and the caller may not see: 404 (``find_for_rule``);
+    2. the rule refuses: 403 with ``permissions.REFUSALS``' message;
+    3. only then does the handler parse and validate the body (400, 413, 415).
+
+    Where the precise rule depends on the object or on what is sent (ticking one's own task,
+    editing one's own timeline event, lowering severity, a vendor answering their own company's
+    question), the entry is the weakest row that could allow the write, and the service checks
+    the precise one (``permissions.require``), as it does for every write anyway.
+    """
+
+    required_actions: ClassVar[Mapping[str, Action | RoleRule]] = {}
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if request.method in SAFE_METHODS:
+            return
+        name = self.action if hasattr(self, "action") else request.method.lower()
+        if request.method.lower() not in self.http_method_names or name is None or not hasattr(self, name):
+            return  # no handler: DRF answers 405
+        rule = self.required_actions.get(name)
+        if rule is None:  # a write without a row would be refused only once its body is read
+            raise ImproperlyConfigured(f"{type(self).__name__}.required_actions has no entry for {name!r}.")
+        incident = self.find_for_rule()
+        if isinstance(rule, RoleRule):
+            rule.require(request.user)
+        else:
+            require(request.user, incident, rule)
+
+    def find_for_rule(self) -> Incident | None:
+        """Look up what the URL names, raising Http404 for anything the caller may not see, and
+        return the incident whose rule applies (None where the rule is a ``RoleRule``)."""
+        lookup = getattr(self, "lookup_url_kwarg", None) or getattr(self, "lookup_field", "pk")
+        if lookup in self.kwargs:
+            self.checked_object()
+        return None
+
+    def checked_object(self) -> Any:
+        """The object the URL names, as the rule check looked it up (one lookup per request)."""
+        if not hasattr(self, "_checked_object"):
+            self._checked_object = self.get_object()
+        return self._checked_object
 
 
 class UsernameField(serializers.SlugRelatedField):
@@ -271,7 +346,11 @@ class TaskNoteSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 
 class IncidentViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+    RuleFirstMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Incidents visible to the caller. Status changes go through ``transition``."""
 
@@ -282,6 +361,16 @@ class IncidentViewSet(
     http_method_names = ["get", "post", "patch", "head", "options"]
     read_scope = Scope.INCIDENTS_READ
     write_scope = Scope.INCIDENTS_WRITE
+    # PATCH: EDIT is the weakest row any field needs (severity: RAISE/LOWER_SEVERITY, the lead and
+    # restricted: MANAGE_ACCESS allow nobody EDIT refuses); incident_update checks each change's.
+    required_actions = {
+        "create": OPEN_INCIDENTS,
+        "partial_update": Action.EDIT,
+        "transition": Action.TRANSITION,
+        "close": Action.TRANSITION,
+        "reopen": Action.TRANSITION,
+        "acknowledge": Action.ACKNOWLEDGE,
+    }
 
     def get_queryset(self):
         incidents = (
@@ -295,6 +384,9 @@ class IncidentViewSet(
 
     def get_serializer_class(self):
         return IncidentListSerializer if self.action == "list" else IncidentSerializer
+
+    def find_for_rule(self) -> Incident | None:
+        return self.checked_object() if self.lookup_field in self.kwargs else None
 
     def retrieve(self, request: Request, reference: str) -> Response:
         incident = self.get_object()
@@ -320,7 +412,7 @@ class IncidentViewSet(
 
     @extend_schema(request=IncidentUpdateSerializer, responses={200: IncidentSerializer, 409: None})
     def partial_update(self, request: Request, reference: str) -> Response:
-        incident = self.get_object()
+        incident = self.checked_object()
         serializer = IncidentUpdateSerializer(incident, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
@@ -333,7 +425,7 @@ class IncidentViewSet(
     @extend_schema(request=TransitionSerializer, responses={200: IncidentSerializer, 409: None})
     @action(detail=True, methods=["post"])
     def transition(self, request: Request, reference: str) -> Response:
-        incident = self.get_object()
+        incident = self.checked_object()
         serializer = TransitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         incident = services.incident_transition(
@@ -353,7 +445,7 @@ class IncidentViewSet(
     )
     @action(detail=True, methods=["post"])
     def close(self, request: Request, reference: str) -> Response:
-        incident = self.get_object()
+        incident = self.checked_object()
         serializer = CloseSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         incident = services.incident_close(incident=incident, actor=request.user, **serializer.validated_data)
@@ -368,8 +460,7 @@ class IncidentViewSet(
     )
     @action(detail=True, methods=["post"])
     def acknowledge(self, request: Request, reference: str) -> Response:
-
-        incident = self.get_object()
+        incident = self.checked_object()
         acknowledgement = incident_acknowledge(incident=incident, actor=request.user, channel=AckChannel.API)
         return Response(AcknowledgementSerializer(acknowledgement).data)
 
@@ -380,14 +471,14 @@ class IncidentViewSet(
     )
     @action(detail=True, methods=["post"])
     def reopen(self, request: Request, reference: str) -> Response:
-        incident = self.get_object()
+        incident = self.checked_object()
         serializer = ReopenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         incident = services.incident_reopen(incident=incident, actor=request.user, **serializer.validated_data)
         return Response(self._written(incident))
 
 
-class IncidentChildMixin:
+class IncidentChildMixin(RuleFirstMixin):
     """For endpoints nested under ``/incidents/<reference>/``: the parent must be visible."""
 
     read_scope = Scope.INCIDENTS_READ
@@ -410,9 +501,15 @@ class IncidentChildMixin:
             self._incident = incident
         return self._incident
 
+    def find_for_rule(self) -> Incident | None:
+        incident = self.get_incident()
+        super().find_for_rule()  # the child the URL names, if any: 404 before 403
+        return incident
+
 
 class FindingViewSet(IncidentChildMixin, mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     serializer_class = FindingSerializer
+    required_actions = {"create": Action.CONTRIBUTE}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no reference
@@ -443,6 +540,12 @@ class TaskViewSet(
     serializer_class = TaskSerializer
     lookup_value_regex = r"\d+"
     http_method_names = ["get", "post", "patch", "head", "options"]
+    # PATCH: ticking one's own task is the weakest (task_update checks UPDATE_ANY_TASK for the rest).
+    required_actions = {
+        "create": Action.CONTRIBUTE,
+        "partial_update": Action.UPDATE_OWN_TASK,
+        "notes": Action.CONTRIBUTE,
+    }
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no reference
@@ -479,7 +582,7 @@ class TaskViewSet(
     @action(detail=True, methods=["get", "post"], serializer_class=TaskNoteSerializer)
     def notes(self, request: Request, reference: str, pk: str) -> Response:
         """The task's log, oldest first (GET, paginated); POST adds a note (``task_note_add``)."""
-        task = self.get_object()
+        task = self.checked_object()
         if request.method == "POST":
             serializer = TaskNoteSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)

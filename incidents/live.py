@@ -298,9 +298,9 @@ def _detail(request: HttpRequest, reference: str) -> TemplateResponse:
     a poll draws them exactly as a reload would. Raises Http404 like the page."""
     from . import views  # views imports this module for with_updates
 
-    response = views.incident_detail(request, reference)
+    response = views.detail_page(request, reference)
     if not isinstance(response, TemplateResponse):
-        raise TypeError("views.incident_detail must answer a TemplateResponse: live panels render with its context")
+        raise TypeError("views.detail_page must answer a TemplateResponse: live panels render with its context")
     return response
 
 

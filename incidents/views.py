@@ -17,7 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.audit import record_restricted_read
 from accounts.models import User
@@ -42,7 +42,7 @@ from .forms import (
 from .indicators.panel import panel_context as indicator_panel_context
 from .models import OPEN_TASK_STATUSES, Category, Incident, Playbook, Severity, Status, Task
 from .permissions import (
-    REFUSALS,
+    OPEN_REFUSAL,
     Action,
     assignable_users,
     case_permissions,
@@ -50,6 +50,7 @@ from .permissions import (
     may,
     may_open_incidents,
     member_candidates,
+    require,
 )
 from .regulatory.panel import panel_context as register_panel_context
 from .vendors.containment import ContainmentBlocked
@@ -64,14 +65,26 @@ def _assignees(viewer: User, incident: Incident) -> QuerySet[User]:
     return selectors.people_shown_to(viewer, incident, assignable_users(incident=incident))
 
 
-def _visible_or_404(user: User, reference: str) -> Incident:
+def _visible_or_404(user: User, reference: str, *, needs: Action | None = None) -> Incident:
+    """The incident ``user`` may see (else 404) and, with ``needs``, may take that action on
+    (else PermissionDenied: 403 with the rule table's message). Write views pass ``needs`` so a
+    refusal is answered before the body is parsed: someone who may not act learns that, not
+    that their form was incomplete. The services check again (``permissions.require``)."""
     incident = selectors.incident_get(viewer=user, reference=reference)
     if incident is None:
         raise Http404("No such incident.")
+    if needs is not None:
+        require(user, incident, needs)
     return incident
 
 
+# The views that only read answer GET and HEAD; those with a form, POST too. Anything else
+# (PATCH, DELETE…) is a 405, not the page rendered as if it were a GET.
+FORM_METHODS = ["GET", "HEAD", "POST"]
+
+
 @login_required
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
@@ -84,6 +97,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def incident_list(request: HttpRequest) -> HttpResponse:
     # The request's filters plus the page's defaults (open incidents only): see incidents/filters.py.
     params = filters.list_page_params(request.GET)
@@ -118,10 +132,10 @@ def incident_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(FORM_METHODS)
 def incident_create(request: HttpRequest) -> HttpResponse:
     if not may_open_incidents(request.user):
-        messages.error(request, "Your role may not open incidents.")
-        return redirect("incidents:list")
+        raise PermissionDenied(OPEN_REFUSAL)
     playbooks = Playbook.objects.filter(active=True)
     initial: dict[str, Any] = {}
     chosen = playbooks.filter(slug=request.GET.get("playbook", "")).first() if request.method == "GET" else None
@@ -129,7 +143,7 @@ def incident_create(request: HttpRequest) -> HttpResponse:
         # Starting from a playbook pre-fills the form; its tasks are created on opening.
         initial = {"playbook": chosen, "severity": chosen.severity, "category": chosen.category}
         initial["summary"] = chosen.summary
-    form = IncidentForm(request.POST or None, initial=initial)
+    form = IncidentForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             incident = services.incident_open(opened_by=request.user, **form.cleaned_data)
@@ -144,7 +158,14 @@ def incident_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def incident_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    return detail_page(request, reference)
+
+
+def detail_page(request: HttpRequest, reference: str) -> TemplateResponse:
+    """The incident page with its restricted read audited, whatever the request's method: the
+    detail route's answer, and what the live panels render with (``incidents.live``)."""
     response = detail_response(request, reference)
     # Audited here, not in detail_response: the live poll renders panels through it too.
     record_restricted_read(request=request, incident=response.context_data["incident"])
@@ -209,20 +230,18 @@ def detail_response(
 
 
 @login_required
+@require_http_methods(FORM_METHODS)
 def incident_edit(request: HttpRequest, reference: str) -> HttpResponse:
     """The edit form. It sends the service only the fields the editor changed (the form carries
     the values it was loaded with), so a save never rewrites what it did not touch. A stale save
     is a 409 that shows, field by field, who changed what since (``incidents.conflicts``), and
     offers to apply the editor's changes on top of theirs in one click when they touched other
     fields."""
-    incident = _visible_or_404(request.user, reference)
-    if not may(request.user, Action.EDIT, incident):
-        messages.error(request, "Only members working this incident (its lead and responders) may change it.")
-        return redirect(incident)
+    incident = _visible_or_404(request.user, reference, needs=Action.EDIT)
     can_manage_access = may(request.user, Action.MANAGE_ACCESS, incident)
     derived = scope_derived(incident)
     form = IncidentEditForm(
-        request.POST or None,
+        request.POST if request.method == "POST" else None,
         instance=incident,
         initial=conflicts.form_initial(incident),
         can_manage_access=can_manage_access,
@@ -256,6 +275,7 @@ def incident_edit(request: HttpRequest, reference: str) -> HttpResponse:
             entries = conflicts.entries_since(
                 current, seen_activity=request.POST.get(conflicts.SEEN_FIELD), expected_version=version
             )
+            selectors.originals_hidden(request.user, entries)  # "closed as duplicate of" a hidden one
             conflict = conflicts.describe(
                 form=form, current_form=current_form, data=request.POST, current=current, entries=entries
             )
@@ -275,7 +295,7 @@ def incident_edit(request: HttpRequest, reference: str) -> HttpResponse:
 @login_required
 @require_POST
 def incident_transition(request: HttpRequest, reference: str) -> HttpResponse:
-    incident = _visible_or_404(request.user, reference)
+    incident = _visible_or_404(request.user, reference, needs=Action.TRANSITION)
     to = request.POST.get("to", "")
     raw_version = request.POST.get("version", "")
     if raw_version and not (raw_version.isascii() and raw_version.isdigit()):
@@ -300,18 +320,16 @@ def incident_transition(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(FORM_METHODS)
 def incident_close(request: HttpRequest, reference: str) -> HttpResponse:
     """The close form: a resolution, the original of a duplicate, a closing summary, and, while
     tasks are still open, a choice to keep or cancel them (listed on the form). 409 when the
     incident changed since the form was loaded, as on the edit page."""
-    incident = _visible_or_404(request.user, reference)
-    if not may(request.user, Action.TRANSITION, incident):
-        messages.error(request, REFUSALS[Action.TRANSITION])
-        return redirect(incident)
+    incident = _visible_or_404(request.user, reference, needs=Action.TRANSITION)
     if not incident.is_open:
         messages.info(request, f"{incident.reference} is already closed.")
         return redirect(incident)
-    form = IncidentCloseForm(request.POST or None, initial={"version": incident.version})
+    form = IncidentCloseForm(request.POST if request.method == "POST" else None, initial={"version": incident.version})
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
@@ -339,7 +357,7 @@ def incident_close(request: HttpRequest, reference: str) -> HttpResponse:
 @require_POST
 def incident_reopen(request: HttpRequest, reference: str) -> HttpResponse:
     """Reopen with a reason (the detail page's Reopen… form); the outcome is a message."""
-    incident = _visible_or_404(request.user, reference)
+    incident = _visible_or_404(request.user, reference, needs=Action.TRANSITION)
     form = IncidentReopenForm(request.POST)
     if not form.is_valid():
         errors = " ".join(form_error_messages(form))
@@ -431,7 +449,7 @@ def _add_in_place(
 @login_required
 @require_POST
 def finding_add(request: HttpRequest, reference: str) -> HttpResponse:
-    incident = _visible_or_404(request.user, reference)
+    incident = _visible_or_404(request.user, reference, needs=Action.CONTRIBUTE)
     return _add_in_place(
         request,
         incident,
@@ -451,7 +469,7 @@ def finding_add(request: HttpRequest, reference: str) -> HttpResponse:
 @login_required
 @require_POST
 def task_add(request: HttpRequest, reference: str) -> HttpResponse:
-    incident = _visible_or_404(request.user, reference)
+    incident = _visible_or_404(request.user, reference, needs=Action.CONTRIBUTE)
     return _add_in_place(
         request,
         incident,
@@ -465,17 +483,21 @@ def task_add(request: HttpRequest, reference: str) -> HttpResponse:
 @login_required
 @require_POST
 def task_toggle(request: HttpRequest, reference: str, task_id: int) -> HttpResponse:
-    incident = _visible_or_404(request.user, reference)
-    task = get_object_or_404(selectors.shared_with(incident.tasks.all(), request.user), pk=task_id)
+    # Ticking one's own task is the weakest rule that could allow it; the service decides
+    # between UPDATE_OWN_TASK and UPDATE_ANY_TASK once it knows whose task it is.
+    incident, task = _task_or_404(request, reference, task_id, needs=Action.UPDATE_OWN_TASK)
     services.task_update(task=task, actor=request.user, changes={"done": not task.done})
     if not request.htmx:
         return redirect(incident)
     return live.with_updates(request, _render_tasks(request, incident), incident, changed="task")
 
 
-def _task_or_404(request: HttpRequest, reference: str, task_id: int) -> tuple[Incident, Task]:
+def _task_or_404(request: HttpRequest, reference: str, task_id: int, *, needs: Action) -> tuple[Incident, Task]:
+    """The incident and one of its tasks the viewer sees (else 404), then the rule (else 403)."""
     incident = _visible_or_404(request.user, reference)
-    return incident, get_object_or_404(selectors.shared_with(incident.tasks.all(), request.user), pk=task_id)
+    task = get_object_or_404(selectors.shared_with(incident.tasks.all(), request.user), pk=task_id)
+    require(request.user, incident, needs)
+    return incident, task
 
 
 def _task_changed(
@@ -507,7 +529,8 @@ def _task_changed(
 @require_POST
 def task_status(request: HttpRequest, reference: str, task_id: int) -> HttpResponse:
     """The compact status control: to do, in progress, done, or cancelled with a reason."""
-    incident, task = _task_or_404(request, reference, task_id)
+    # As for the tick: the service decides between one's own task and any task.
+    incident, task = _task_or_404(request, reference, task_id, needs=Action.UPDATE_OWN_TASK)
     form = TaskStatusForm(request.POST)
     return _task_changed(
         request,
@@ -522,7 +545,7 @@ def task_status(request: HttpRequest, reference: str, task_id: int) -> HttpRespo
 @login_required
 @require_POST
 def task_note_add(request: HttpRequest, reference: str, task_id: int) -> HttpResponse:
-    incident, task = _task_or_404(request, reference, task_id)
+    incident, task = _task_or_404(request, reference, task_id, needs=Action.CONTRIBUTE)
     form = TaskNoteForm(request.POST)
     return _task_changed(
         request,
@@ -582,7 +605,7 @@ def _member_change(
 @login_required
 @require_POST
 def member_add(request: HttpRequest, reference: str) -> HttpResponse:
-    incident = _visible_or_404(request.user, reference)
+    incident = _visible_or_404(request.user, reference, needs=Action.MANAGE_ACCESS)
     form = MemberAddForm(request.POST, candidates=member_candidates(incident=incident))
 
     def add() -> str:
@@ -606,6 +629,7 @@ def _member_or_404(incident: Incident, user_id: int) -> User:
 def member_role_change(request: HttpRequest, reference: str, user_id: int) -> HttpResponse:
     incident = _visible_or_404(request.user, reference)
     person = _member_or_404(incident, user_id)
+    require(request.user, incident, Action.MANAGE_ACCESS)
     form = MemberRoleForm(request.POST)
 
     def change() -> str:
@@ -623,6 +647,7 @@ def member_role_change(request: HttpRequest, reference: str, user_id: int) -> Ht
 def member_remove(request: HttpRequest, reference: str, user_id: int) -> HttpResponse:
     incident = _visible_or_404(request.user, reference)
     person = _member_or_404(incident, user_id)
+    require(request.user, incident, Action.MANAGE_ACCESS)
 
     def remove() -> str:
         services.member_remove(incident=incident, user=person, actor=request.user)

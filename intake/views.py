@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
 
 from incidents.forms import add_service_errors
 from incidents.models import Incident
@@ -86,6 +87,7 @@ def _query_without(params: QueryDict, *names: str, **values: str) -> str:
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def queue(request: HttpRequest) -> HttpResponse:
     """``GET /alerts/``: the queue (status tab, filters, 50 a page). ``POST``: a bulk action on
     the ticked alerts, then back to the same filters and page."""
@@ -133,6 +135,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def detail(request: HttpRequest, alert_id: int) -> HttpResponse:
     """``GET /alerts/<id>/``: one alert, its candidate indicators and its payload as sent.
     ``POST``: a triage action on this alert alone."""

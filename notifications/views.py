@@ -19,10 +19,11 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from accounts.models import User
 from incidents import selectors as incident_selectors
+from incidents.permissions import Action, require
 
 from . import selectors, services
 from .forms import LogFilterForm, MarkReadForm
@@ -50,6 +51,7 @@ def bell(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def inbox(request: HttpRequest) -> HttpResponse:
     """``GET /notifications/``: the signed-in person's in-app notifications, newest first."""
     page = Paginator(selectors.inbox(request.user), INBOX_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -84,6 +86,7 @@ def mark_read(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def log(request: HttpRequest) -> HttpResponse:
     """``GET /notifications/log/``: every notification with its delivery record, filtered by
     status, transport, reason and incident; 50 a page. Admins and incident leads only."""
@@ -114,6 +117,7 @@ def log(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def channels(request: HttpRequest) -> HttpResponse:
     """``GET /notifications/channels/``: every channel, its target masked, and how its last
     test went. Admins and incident leads only; editing is in the Django admin."""
@@ -154,6 +158,7 @@ def acknowledge(request: HttpRequest, reference: str) -> HttpResponse:
     incident = incident_selectors.incident_get(viewer=request.user, reference=reference)
     if incident is None:
         raise Http404("No such incident.")
+    require(request.user, incident, Action.ACKNOWLEDGE)  # the service checks again, under its lock
     try:
         services.incident_acknowledge(incident=incident, actor=request.user, channel=AckChannel.WEB)
     except services.AlreadyAcknowledged as exc:

@@ -38,6 +38,7 @@ from rest_framework.response import Response
 
 from accounts.permissions import may_read_back
 from incidents.api import IncidentChildMixin
+from incidents.permissions import Action
 
 from . import selectors, services
 from .models import TimelineEvent
@@ -126,6 +127,8 @@ class TimelineEventViewSet(
     lookup_value_regex = r"\d+"
     http_method_names = ["get", "post", "patch", "head", "options"]
     json_max_bytes = BATCH_JSON_MAX_BYTES
+    # PATCH: changing one's own event is contributing (event_update checks EDIT_TIMELINE for others').
+    required_actions = {"create": Action.CONTRIBUTE, "partial_update": Action.CONTRIBUTE}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no reference
@@ -267,7 +270,7 @@ class TimelineEventViewSet(
         "change any event; a contributor only the events they recorded.",
     )
     def partial_update(self, request: Request, reference: str, pk: str) -> Response:
-        event = self.get_object()
+        event = self.checked_object()
         serializer = TimelineEventUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)

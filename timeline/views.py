@@ -29,7 +29,7 @@ from accounts.models import User
 from config.errors import ConflictError
 from incidents.forms import add_service_errors
 from incidents.models import Incident
-from incidents.permissions import case_permissions
+from incidents.permissions import Action, case_permissions, require
 from incidents.selectors import incident_get
 
 from . import attack, selectors, services, when
@@ -198,10 +198,14 @@ def _position_of(viewer: User, incident: Incident, filters: dict[str, Any], even
 
 
 # --- Page ------------------------------------------------------------------------------------
-def _visible_or_404(user: User, reference: str) -> Incident:
+def _visible_or_404(user: User, reference: str, *, needs: Action | None = None) -> Incident:
+    """The incident ``user`` sees (else 404) and, with ``needs``, may take that action on (else
+    403), before the body is looked at; as ``incidents.views._visible_or_404``."""
     incident = incident_get(viewer=user, reference=reference)
     if incident is None:
         raise Http404("No such incident.")
+    if needs is not None:
+        require(user, incident, needs)
     return incident
 
 
@@ -334,10 +338,8 @@ def event_add(request: HttpRequest, reference: str) -> HttpResponseBase:
     """``POST /incidents/<ref>/timeline/add/`` (``Action.CONTRIBUTE``, else 403). htmx: the add
     form comes back reset, and the timeline's first page out of band with the event in it;
     refused, the form with its errors (400). A plain POST is redirected to the event on the page."""
-    incident = _visible_or_404(request.user, reference)
+    incident = _visible_or_404(request.user, reference, needs=Action.CONTRIBUTE)
     state = _state(request, incident)
-    if not state.can["contribute"]:
-        raise PermissionDenied("You may not add to this incident.")
     choices = LinkChoices(incident, request.user, vendors=state.vendors)
     form = EventForm(request.POST, incident=incident, viewer=request.user, choices=choices)
     event = None
@@ -377,6 +379,8 @@ def _editable_or_404(request: HttpRequest, reference: str, event_id: int) -> tup
     if event is None:
         raise Http404("No such timeline event.")
     event.incident = incident
+    # Contributing is the weakest rule that could allow it (one's own event); then, whose event.
+    require(request.user, incident, Action.CONTRIBUTE)
     if not _may_edit(event, request.user, state.can):
         raise PermissionDenied("You may only change timeline events you recorded.")
     return state, event

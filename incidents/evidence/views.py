@@ -29,7 +29,7 @@ from .. import live
 from .. import views as case_views
 from ..forms import add_service_errors, form_error_messages
 from ..models import Evidence, Incident
-from ..permissions import REFUSALS, Action, case_permissions, may
+from ..permissions import REFUSALS, Action, case_permissions, may, require
 from . import downloads, manifest, selectors, services
 from .forms import EvidenceTextForm, EvidenceTransferForm, EvidenceUploadForm, LegalHoldForm
 from .panel import panel_context
@@ -182,7 +182,7 @@ def _upload_checked(request: HttpRequest, incident: Incident) -> HttpResponseBas
 @login_required
 @require_POST
 def evidence_text_add(request: HttpRequest, reference: str) -> HttpResponseBase:
-    incident = case_views._visible_or_404(request.user, reference)
+    incident = case_views._visible_or_404(request.user, reference, needs=Action.CONTRIBUTE)
     form = EvidenceTextForm(request.POST, incident=incident, viewer=request.user)
     created = None
     if form.is_valid():
@@ -202,17 +202,23 @@ def evidence_text_add(request: HttpRequest, reference: str) -> HttpResponseBase:
     return _answer(request, incident, form_name="text_form", form=form, saved=saved, created=[created])
 
 
-def _evidence_or_404(request: HttpRequest, reference: str, evidence_id: int) -> Evidence:
+def _evidence_or_404(
+    request: HttpRequest, reference: str, evidence_id: int, *, needs: Action | None = None
+) -> Evidence:
+    """The evidence item the viewer sees (else 404) and, with ``needs``, the rule (else 403)
+    before the body is looked at, as ``incidents.views._visible_or_404``."""
     evidence = selectors.evidence_get(viewer=request.user, reference=reference, evidence_id=evidence_id)
     if evidence is None:
         raise Http404("No such evidence.")
+    if needs is not None:
+        require(request.user, evidence.incident, needs)
     return evidence
 
 
 @login_required
 @require_POST
 def evidence_transfer(request: HttpRequest, reference: str, evidence_id: int) -> HttpResponseBase:
-    evidence = _evidence_or_404(request, reference, evidence_id)
+    evidence = _evidence_or_404(request, reference, evidence_id, needs=Action.TRANSFER_EVIDENCE)
     incident = evidence.incident
     form = EvidenceTransferForm(request.POST)
     errors: list[str] = []
@@ -264,7 +270,7 @@ def evidence_manifest(request: HttpRequest, reference: str, format: str) -> Http
 @require_POST
 def legal_hold(request: HttpRequest, reference: str) -> HttpResponseBase:
     """Place (``action=set``) or release (``action=clear``) the incident's legal hold."""
-    incident = case_views._visible_or_404(request.user, reference)
+    incident = case_views._visible_or_404(request.user, reference, needs=Action.LEGAL_HOLD)
     form = LegalHoldForm(request.POST)
     placing = request.POST.get("action") != "clear"
     notice = ""

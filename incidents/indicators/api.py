@@ -29,6 +29,7 @@ from config.serializers import StrictFieldsMixin
 
 from ..api import IncidentChildMixin, UsernameField
 from ..models import Indicator, IndicatorRole, IndicatorType, Tlp
+from ..permissions import Action
 from . import selectors, services
 from .normalize import guess_types, normalize
 from .views import export_response
@@ -130,6 +131,7 @@ class IndicatorViewSet(
     serializer_class = IndicatorSerializer
     lookup_value_regex = r"\d+"
     http_method_names = ["get", "post", "patch", "head", "options"]
+    required_actions = {"create": Action.CONTRIBUTE, "partial_update": Action.CONTRIBUTE, "bulk": Action.CONTRIBUTE}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no reference
@@ -162,7 +164,7 @@ class IndicatorViewSet(
 
     @extend_schema(request=IndicatorUpdateSerializer, responses={200: IndicatorSerializer})
     def partial_update(self, request: Request, reference: str, pk: str) -> Response:
-        indicator = self.get_object()
+        indicator = self.checked_object()
         serializer = IndicatorUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.indicator_update(indicator=indicator, actor=request.user, data=serializer.validated_data)

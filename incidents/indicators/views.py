@@ -71,7 +71,7 @@ def _summary(results: list[services.BulkResult]) -> str:
 @require_POST
 def indicator_add(request: HttpRequest, reference: str) -> HttpResponseBase:
     """``POST /incidents/<ref>/indicators/``: one indicator."""
-    incident = case_views._visible_or_404(request.user, reference)
+    incident = case_views._visible_or_404(request.user, reference, needs=Action.CONTRIBUTE)
     form = IndicatorForm(request.POST, incident=incident, viewer=request.user)
     created = None
     if form.is_valid():
@@ -96,8 +96,8 @@ def indicator_extract(request: HttpRequest, reference: str) -> HttpResponseBase:
     """``POST /incidents/<ref>/indicators/extract/``: the first step. Nothing is saved: the
     candidates found in the text come back as a form to pick from (htmx: into
     ``#indicator-candidates``)."""
-    incident = case_views._visible_or_404(request.user, reference)
-    require(request.user, incident, Action.CONTRIBUTE)  # nothing is saved, but only contributors pick
+    # Nothing is saved, but only contributors pick.
+    incident = case_views._visible_or_404(request.user, reference, needs=Action.CONTRIBUTE)
     form = ExtractForm(request.POST, auto_id="indicator-extract-%s")
     candidates = extract(form.cleaned_data["text"]) if form.is_valid() else None
     already = _already(request, incident, candidates) if candidates else set()
@@ -147,7 +147,7 @@ def indicator_from_alerts(request: HttpRequest, reference: str) -> HttpResponseB
 @require_POST
 def indicator_confirm(request: HttpRequest, reference: str) -> HttpResponseBase:
     """``POST /incidents/<ref>/indicators/confirm/``: the second step, the picked candidates."""
-    incident = case_views._visible_or_404(request.user, reference)
+    incident = case_views._visible_or_404(request.user, reference, needs=Action.CONTRIBUTE)
     form = ConfirmForm(request.POST, incident=incident, viewer=request.user)
     if not form.is_valid():
         return _answer(request, incident, saved=None, confirm_form=form)

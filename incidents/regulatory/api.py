@@ -38,7 +38,7 @@ from accounts.permissions import may_read_back
 from incidents.api import IncidentChildMixin
 from incidents.converters import REFERENCE_REGEX
 from incidents.models import DeadlineClock, Incident, Notice, NoticeVersion, Regime
-from incidents.permissions import Action, require
+from incidents.permissions import Action
 
 from . import exports, selectors, services
 from .serializers import (
@@ -70,10 +70,20 @@ class RegulatoryChildMixin(IncidentChildMixin):
         return super().get_incident()
 
     def get_regime(self) -> Regime:
-        regime = Regime.objects.filter(slug=self.kwargs["regime"]).first()
-        if regime is None:
-            raise Http404
-        return regime
+        if not hasattr(self, "_regime"):
+            regime = Regime.objects.filter(slug=self.kwargs["regime"]).first()
+            if regime is None:
+                raise Http404
+            self._regime = regime
+        return self._regime
+
+    def find_for_rule(self) -> Incident | None:
+        incident = self.get_incident()
+        if "regime" in self.kwargs:
+            self.get_regime()  # an unknown regime: 404 before 403 (a clock not started yet is no 404)
+        elif "pk" in self.kwargs:
+            self.checked_object()
+        return incident
 
     def _readable(self, data: dict, minimal: dict) -> dict:
         """``data``, or only ``minimal`` (which row was written) for a key without the read scope."""
@@ -83,6 +93,7 @@ class RegulatoryChildMixin(IncidentChildMixin):
 # --- The register -----------------------------------------------------------------------------
 class RegisterViewSet(RegulatoryChildMixin, viewsets.GenericViewSet):
     serializer_class = RegisterRowSerializer
+    required_actions = {"update": Action.DECIDE_REGULATORY}
 
     def get_queryset(self) -> QuerySet[Regime]:
         # Only for the schema (the regime path parameter); rows come from selectors.register_for.
@@ -111,7 +122,6 @@ class RegisterViewSet(RegulatoryChildMixin, viewsets.GenericViewSet):
         longer applies stops its running clocks."""
         incident = self.get_incident()
         found = self.get_regime()
-        require(request.user, incident, Action.DECIDE_REGULATORY)
         serializer = DecisionWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.assessment_decide(incident=incident, regime=found, actor=request.user, **serializer.validated_data)
@@ -122,6 +132,7 @@ class RegisterViewSet(RegulatoryChildMixin, viewsets.GenericViewSet):
 # --- Clocks -----------------------------------------------------------------------------------
 class ClockViewSet(RegulatoryChildMixin, viewsets.GenericViewSet):
     serializer_class = ClockSerializer
+    required_actions = {"update": Action.DECIDE_REGULATORY}
 
     def get_queryset(self) -> QuerySet[DeadlineClock]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no reference
@@ -150,7 +161,6 @@ class ClockViewSet(RegulatoryChildMixin, viewsets.GenericViewSet):
         and the sentence explaining it, are computed from the regime's rule."""
         incident = self.get_incident()
         found = self.get_regime()
-        require(request.user, incident, Action.DECIDE_REGULATORY)
         serializer = ClockWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -187,6 +197,12 @@ EXPORT_FORMATS = list(EXPORTS)
 
 class NoticeViewSet(RegulatoryChildMixin, viewsets.GenericViewSet):
     serializer_class = NoticeSerializer
+    required_actions = {
+        "create": Action.DRAFT_NOTICE,
+        "partial_update": Action.DRAFT_NOTICE,
+        "approve": Action.APPROVE_NOTICE,
+        "send": Action.RECORD_NOTICE_SENT,
+    }
 
     def get_queryset(self) -> QuerySet[Notice]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no reference
@@ -229,7 +245,6 @@ class NoticeViewSet(RegulatoryChildMixin, viewsets.GenericViewSet):
     def create(self, request: Request, reference: str) -> Response:
         """Draft a notice from the regime's template, filled from the incident (version 1)."""
         incident = self.get_incident()
-        require(request.user, incident, Action.DRAFT_NOTICE)
         serializer = NoticeCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         notice = services.notice_draft(incident=incident, actor=request.user, **serializer.validated_data)
@@ -246,7 +261,7 @@ class NoticeViewSet(RegulatoryChildMixin, viewsets.GenericViewSet):
     )
     def partial_update(self, request: Request, reference: str, pk: str) -> Response:
         """Save a new version of the text; an approved notice goes back to draft."""
-        return self._notice_write(request, Action.DRAFT_NOTICE, NoticeReviseSerializer, services.notice_revise)
+        return self._notice_write(request, NoticeReviseSerializer, services.notice_revise)
 
     @extend_schema(
         request=NoticeApproveSerializer,
@@ -254,7 +269,7 @@ class NoticeViewSet(RegulatoryChildMixin, viewsets.GenericViewSet):
     )
     def approve(self, request: Request, reference: str, pk: str) -> Response:
         """Approve the version read (the incident's lead, an admin or counsel)."""
-        return self._notice_write(request, Action.APPROVE_NOTICE, NoticeApproveSerializer, services.notice_approve)
+        return self._notice_write(request, NoticeApproveSerializer, services.notice_approve)
 
     @extend_schema(
         request=NoticeSendSerializer,
@@ -263,15 +278,12 @@ class NoticeViewSet(RegulatoryChildMixin, viewsets.GenericViewSet):
     def send(self, request: Request, reference: str, pk: str) -> Response:
         """Record that the approved notice was sent: stops its clock (NIS2's notification starts
         the final report's)."""
-        return self._notice_write(request, Action.RECORD_NOTICE_SENT, NoticeSendSerializer, services.notice_send)
+        return self._notice_write(request, NoticeSendSerializer, services.notice_send)
 
-    def _notice_write(
-        self, request: Request, action: Action, serializer_class: type[serializers.Serializer], service: Any
-    ) -> Response:
-        """The rule table first (a refusal is a 403 whatever the body), then the body, then the
-        service with the notice and the validated fields."""
-        notice = self.get_object()
-        require(request.user, notice.incident, action)
+    def _notice_write(self, request: Request, serializer_class: type[serializers.Serializer], service: Any) -> Response:
+        """The body (the rule table refused in ``initial`` already: ``required_actions``), then
+        the service with the notice and the validated fields."""
+        notice = self.checked_object()
         serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         notice = service(notice=notice, actor=request.user, **serializer.validated_data)

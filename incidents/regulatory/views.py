@@ -37,18 +37,22 @@ from ..evidence.downloads import PRIVILEGE_HEADER, PRIVILEGE_HEADER_VALUE
 from ..forms import add_service_errors, form_error_messages
 from ..markdown import render_markdown
 from ..models import PRIVILEGE_MARKING, Applicability, Incident, Notice, NoticeStatus, NoticeVersion, Regime
-from ..permissions import case_permissions
+from ..permissions import Action, case_permissions, require
 from . import exports, services
 from .forms import ApproveForm, ClockForm, DecideForm, DraftForm, ReviseForm, SendForm
 from .panel import form_ids, panel_context
 from .selectors import may_read_regulatory
 
 
-def _incident(request: HttpRequest, reference: str) -> Incident:
-    """The incident, if the viewer sees it and may read its register; else 404 (the same 404)."""
+def _incident(request: HttpRequest, reference: str, *, needs: Action | None = None) -> Incident:
+    """The incident, if the viewer sees it and may read its register; else 404 (the same 404).
+    With ``needs``, then the rule (else 403) before the body is looked at. Counsel's extra
+    actions come from the rule table (``permissions.COUNSEL_ACTIONS``) through ``require``."""
     incident = case_views._visible_or_404(request.user, reference)
     if not may_read_regulatory(request.user):
         raise Http404("No such incident.")
+    if needs is not None:
+        require(request.user, incident, needs)
     return incident
 
 
@@ -107,8 +111,8 @@ def _answer(
 @require_POST
 def decide(request: HttpRequest, reference: str, regime: str) -> HttpResponseBase:
     """``POST /incidents/<ref>/register/<regime>/decide/``: ``decision``, ``reason``."""
-    incident = _incident(request, reference)
     found = _regime(regime)
+    incident = _incident(request, reference, needs=Action.DECIDE_REGULATORY)
     key = f"decide-{found.slug}"
     form = DecideForm(request.POST, auto_id=form_ids(key))
     if form.is_valid():
@@ -127,8 +131,8 @@ def decide(request: HttpRequest, reference: str, regime: str) -> HttpResponseBas
 def clock_set(request: HttpRequest, reference: str, regime: str) -> HttpResponseBase:
     """``POST /incidents/<ref>/register/<regime>/clock/``: ``stage``, ``start_event``,
     ``started_at`` (local time), ``reason``."""
-    incident = _incident(request, reference)
     found = _regime(regime)
+    incident = _incident(request, reference, needs=Action.DECIDE_REGULATORY)
     key = f"clock-{found.slug}"
     form = ClockForm(request.POST, stages=services.stages_of(found), auto_id=form_ids(key))
     if form.is_valid():
@@ -160,8 +164,8 @@ def _local(moment: datetime) -> str:
 def notice_draft(request: HttpRequest, reference: str, regime: str) -> HttpResponseBase:
     """``POST /incidents/<ref>/register/<regime>/notices/``: ``stage`` (optional). Opens the
     new draft's page."""
-    incident = _incident(request, reference)
     found = _regime(regime)
+    incident = _incident(request, reference, needs=Action.DRAFT_NOTICE)
     form = DraftForm(request.POST)
     form.is_valid()
     try:
@@ -183,7 +187,9 @@ def _notice_url(notice: Notice) -> str:
     return reverse("incidents:regulatory-notice", args=[notice.incident.reference, notice.pk])
 
 
-def _notice(request: HttpRequest, reference: str, notice_id: int) -> Notice:
+def _notice(request: HttpRequest, reference: str, notice_id: int, *, needs: Action | None = None) -> Notice:
+    """The notice (404 as for the incident, or when it is not this incident's), then with
+    ``needs`` the rule (else 403) before the body is looked at."""
     incident = _incident(request, reference)
     notice = (
         Notice.objects.filter(incident=incident, pk=notice_id)
@@ -193,6 +199,8 @@ def _notice(request: HttpRequest, reference: str, notice_id: int) -> Notice:
     if notice is None:
         raise Http404("No such notice.")
     notice.incident = incident
+    if needs is not None:
+        require(request.user, incident, needs)
     return notice
 
 
@@ -240,12 +248,13 @@ def _page(
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(case_views.FORM_METHODS)
 def notice_detail(request: HttpRequest, reference: str, notice_id: int) -> HttpResponseBase:
     """``GET``: the notice. ``POST``: ``body`` and ``version`` (the one the editor loaded) save a
     new version; a stale version is a 409 that keeps what was typed."""
-    notice = _notice(request, reference, notice_id)
-    if request.method == "GET":
+    # Reading the notice is for whoever reads the register; saving a version is drafting.
+    notice = _notice(request, reference, notice_id, needs=Action.DRAFT_NOTICE if request.method == "POST" else None)
+    if request.method != "POST":
         return _page(request, notice)
     form = ReviseForm(request.POST, auto_id="notice-%s")
     if form.is_valid():
@@ -293,7 +302,7 @@ def notice_version(request: HttpRequest, reference: str, notice_id: int, number:
 @require_POST
 def notice_approve(request: HttpRequest, reference: str, notice_id: int) -> HttpResponseBase:
     """``POST …/notices/<id>/approve/``: ``version``, the one the approver read."""
-    notice = _notice(request, reference, notice_id)
+    notice = _notice(request, reference, notice_id, needs=Action.APPROVE_NOTICE)
     form = ApproveForm(request.POST)
     if not form.is_valid():
         return _page(request, notice, errors=["Say which version you approve."], status=400)
@@ -312,7 +321,7 @@ def notice_approve(request: HttpRequest, reference: str, notice_id: int) -> Http
 def notice_send(request: HttpRequest, reference: str, notice_id: int) -> HttpResponseBase:
     """``POST …/notices/<id>/send/``: ``sent_at`` (local time), ``channel``, ``recipient``,
     ``authority_reference``. Stops the clock the notice answers."""
-    notice = _notice(request, reference, notice_id)
+    notice = _notice(request, reference, notice_id, needs=Action.RECORD_NOTICE_SENT)
     form = SendForm(request.POST, auto_id="send-%s")
     if form.is_valid():
         try:

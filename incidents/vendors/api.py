@@ -31,12 +31,13 @@ from rest_framework.response import Response
 from accounts.models import Scope
 from config.serializers import StrictFieldsMixin
 
-from ..api import IncidentChildMixin, may_read_back
+from ..api import IncidentChildMixin, RoleRule, RuleFirstMixin, may_read_back
 from ..models import (
     VENDOR_DOMAINS_MAX,
     AccessKind,
     AccessState,
     AffectedScope,
+    Incident,
     ScopeKind,
     Vendor,
     VendorAccess,
@@ -47,11 +48,26 @@ from ..models import (
     VendorRole,
     VendorTier,
 )
-from ..permissions import Action, may_see_vendor_registry, require
+from ..permissions import Action, may_edit_vendor_registry, may_see_vendor_registry
 from ..selectors import sees_internal
 from . import scope as scope_module
 from . import selectors, services
 from .filters import VendorFilter
+
+EDIT_REGISTRY = RoleRule(may_edit_vendor_registry, services.REGISTRY_REFUSAL)
+
+
+class RegistryMixin(RuleFirstMixin):
+    """The vendor registry: a 404 for vendor collaborators (it does not exist for them), checked
+    with the permissions (after 401 and API key scopes) so that it comes before any refusal."""
+
+    read_scope = Scope.INCIDENTS_READ
+    write_scope = Scope.INCIDENTS_WRITE
+
+    def check_permissions(self, request: Request) -> None:
+        super().check_permissions(request)
+        if not may_see_vendor_registry(request.user):
+            raise Http404
 
 
 class VendorSerializer(serializers.ModelSerializer):
@@ -103,6 +119,7 @@ class VendorConflictSerializer(serializers.Serializer):
 
 
 class VendorViewSet(
+    RegistryMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
@@ -110,15 +127,9 @@ class VendorViewSet(
 ):
     serializer_class = VendorSerializer
     filterset_class = VendorFilter
-    read_scope = Scope.INCIDENTS_READ
-    write_scope = Scope.INCIDENTS_WRITE
     lookup_value_regex = r"\d+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        super().initial(request, *args, **kwargs)
-        if not may_see_vendor_registry(request.user):
-            raise Http404  # vendor collaborators: the registry does not exist for them
+    required_actions = {"create": EDIT_REGISTRY, "partial_update": EDIT_REGISTRY, "destroy": EDIT_REGISTRY}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -151,7 +162,7 @@ class VendorViewSet(
 
     @extend_schema(request=VendorUpdateSerializer, responses={200: VendorSerializer})
     def partial_update(self, request: Request, pk: str) -> Response:
-        vendor = self.get_object()
+        vendor = self.checked_object()
         serializer = VendorUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.vendor_update(vendor=vendor, actor=request.user, data=serializer.validated_data)
@@ -159,7 +170,7 @@ class VendorViewSet(
 
     @extend_schema(responses={204: None, 409: VendorConflictSerializer})
     def destroy(self, request: Request, pk: str) -> Response:
-        vendor = self.get_object()
+        vendor = self.checked_object()
         try:
             services.vendor_delete(vendor=vendor, actor=request.user)
         except services.VendorInUseError as exc:
@@ -215,6 +226,8 @@ class InvolvementViewSet(
     serializer_class = InvolvementSerializer
     lookup_value_regex = r"\d+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    # A vendor collaborator learns nothing about the registry's ids from a 400: the rule comes first.
+    required_actions = dict.fromkeys(["create", "partial_update", "destroy"], Action.MANAGE_VENDORS)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -238,8 +251,6 @@ class InvolvementViewSet(
     @extend_schema(request=InvolvementCreateSerializer, responses={201: InvolvementSerializer})
     def create(self, request: Request, reference: str) -> Response:
         incident = self.get_incident()
-        # The rule first: a vendor collaborator learns nothing about the registry's ids from a 400.
-        require(request.user, incident, Action.MANAGE_VENDORS)
         serializer = InvolvementCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         involvement = services.involvement_add(incident=incident, actor=request.user, **serializer.validated_data)
@@ -247,15 +258,14 @@ class InvolvementViewSet(
 
     @extend_schema(request=InvolvementUpdateSerializer, responses={200: InvolvementSerializer})
     def partial_update(self, request: Request, reference: str, pk: str) -> Response:
-        involvement = self.get_object()
-        require(request.user, involvement.incident, Action.MANAGE_VENDORS)
+        involvement = self.checked_object()
         serializer = InvolvementUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.involvement_update(involvement=involvement, actor=request.user, data=serializer.validated_data)
         return self._written(Response(self._body(involvement)))
 
     def destroy(self, request: Request, reference: str, pk: str) -> Response:
-        involvement = self.get_object()
+        involvement = self.checked_object()
         services.involvement_remove(involvement=involvement, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -315,11 +325,8 @@ class VendorAccessStepWriteSerializer(StrictFieldsMixin, serializers.Serializer)
     verified_unused_since = serializers.DateTimeField(required=False, help_text="Required for verified_unused.")
 
 
-class VendorAccessViewSet(
-    IncidentChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
-    serializer_class = VendorAccessSerializer
-    lookup_value_regex = r"\d+"
+class InvolvementChildMixin(IncidentChildMixin):
+    """For endpoints under ``…/vendors/{involvement_id}/``: the involvement must be visible too."""
 
     def get_involvement(self) -> VendorInvolvement:
         if not hasattr(self, "_involvement"):
@@ -334,6 +341,18 @@ class VendorAccessViewSet(
             involvement.incident = self.get_incident()
             self._involvement = involvement
         return self._involvement
+
+    def find_for_rule(self) -> Incident | None:
+        self.get_involvement()  # an involvement the caller may not see: 404 before 403
+        return super().find_for_rule()
+
+
+class VendorAccessViewSet(
+    InvolvementChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = VendorAccessSerializer
+    lookup_value_regex = r"\d+"
+    required_actions = dict.fromkeys(["create", "step", "fill"], Action.MANAGE_VENDORS)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -364,7 +383,6 @@ class VendorAccessViewSet(
     @extend_schema(request=VendorAccessCreateSerializer, responses={201: VendorAccessSerializer})
     def create(self, request: Request, reference: str, involvement_id: str) -> Response:
         involvement = self.get_involvement()
-        require(request.user, involvement.incident, Action.MANAGE_VENDORS)
         serializer = VendorAccessCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         access = services.access_add(involvement=involvement, actor=request.user, **serializer.validated_data)
@@ -373,8 +391,7 @@ class VendorAccessViewSet(
     @extend_schema(request=VendorAccessStepWriteSerializer, responses={200: VendorAccessSerializer})
     @action(detail=True, methods=["post"])
     def step(self, request: Request, reference: str, involvement_id: str, pk: str) -> Response:
-        access = self.get_object()
-        require(request.user, access.involvement.incident, Action.MANAGE_VENDORS)
+        access = self.checked_object()
         serializer = VendorAccessStepWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.access_step(access=access, actor=request.user, **serializer.validated_data)
@@ -411,22 +428,22 @@ class KnownAccessWriteSerializer(StrictFieldsMixin, serializers.Serializer):
     read_only_names = frozenset(KnownAccessSerializer.Meta.fields)
 
 
-class KnownAccessViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class KnownAccessViewSet(RegistryMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = KnownAccessSerializer
-    read_scope = Scope.INCIDENTS_READ
-    write_scope = Scope.INCIDENTS_WRITE
     http_method_names = ["get", "post", "head", "options"]
-
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        super().initial(request, *args, **kwargs)
-        if not may_see_vendor_registry(request.user):
-            raise Http404
+    required_actions = {"create": EDIT_REGISTRY}
 
     def get_vendor(self) -> Vendor:
-        vendor = selectors.vendor_get(viewer=self.request.user, vendor_id=int(self.kwargs["vendor_id"]))
-        if vendor is None:
-            raise Http404
-        return vendor
+        if not hasattr(self, "_vendor"):
+            vendor = selectors.vendor_get(viewer=self.request.user, vendor_id=int(self.kwargs["vendor_id"]))
+            if vendor is None:
+                raise Http404
+            self._vendor = vendor
+        return self._vendor
+
+    def find_for_rule(self) -> Incident | None:
+        self.get_vendor()  # an unknown vendor: 404 before 403
+        return None
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -487,15 +504,16 @@ class QuestionAnswerSerializer(StrictFieldsMixin, serializers.Serializer):
     read_only_names = frozenset(QuestionSerializer.Meta.fields) - {"answer"}
 
 
-class QuestionViewSet(IncidentChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class QuestionViewSet(InvolvementChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """``/api/v1/incidents/{reference}/vendors/{involvement_id}/questions/``: ``GET``, ``POST``
     (``question``, ``due_at``; ``manage_vendors``), ``GET {id}/``, ``POST {id}/answer/``
     (``answer``; ``answer_vendor_questions``: their own company's collaborator or the staff)."""
 
     serializer_class = QuestionSerializer
     lookup_value_regex = r"\d+"
-
-    get_involvement = VendorAccessViewSet.get_involvement
+    # answer: a vendor collaborator only their own company's (they see no other involvement, and
+    # question_answer checks again).
+    required_actions = {"create": Action.MANAGE_VENDORS, "answer": Action.ANSWER_VENDOR_QUESTIONS}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -523,7 +541,6 @@ class QuestionViewSet(IncidentChildMixin, mixins.ListModelMixin, mixins.Retrieve
     @extend_schema(request=QuestionCreateSerializer, responses={201: QuestionSerializer})
     def create(self, request: Request, reference: str, involvement_id: str) -> Response:
         involvement = self.get_involvement()
-        require(request.user, involvement.incident, Action.MANAGE_VENDORS)
         serializer = QuestionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         question = services.question_ask(involvement=involvement, actor=request.user, **serializer.validated_data)
@@ -532,8 +549,7 @@ class QuestionViewSet(IncidentChildMixin, mixins.ListModelMixin, mixins.Retrieve
     @extend_schema(request=QuestionAnswerSerializer, responses={200: QuestionSerializer})
     @action(detail=True, methods=["post"])
     def answer(self, request: Request, reference: str, involvement_id: str, pk: str) -> Response:
-        question = self.get_object()
-        require(request.user, question.involvement.incident, Action.ANSWER_VENDOR_QUESTIONS)
+        question = self.checked_object()
         serializer = QuestionAnswerSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.question_answer(question=question, actor=request.user, **serializer.validated_data)
@@ -587,6 +603,7 @@ class ScopeViewSet(
     serializer_class = ScopeSerializer
     lookup_value_regex = r"\d+"
     http_method_names = ["get", "post", "delete", "head", "options"]
+    required_actions = {"create": Action.EDIT, "destroy": Action.EDIT}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -602,12 +619,11 @@ class ScopeViewSet(
     @extend_schema(request=ScopeCreateSerializer, responses={201: ScopeSerializer})
     def create(self, request: Request, reference: str) -> Response:
         incident = self.get_incident()
-        require(request.user, incident, Action.EDIT)
         serializer = ScopeCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         row = scope_module.scope_add(incident=incident, actor=request.user, **serializer.validated_data)
         return self._written(Response(ScopeSerializer(row).data, status=status.HTTP_201_CREATED))
 
     def destroy(self, request: Request, reference: str, pk: str) -> Response:
-        scope_module.scope_remove(scope=self.get_object(), actor=request.user)
+        scope_module.scope_remove(scope=self.checked_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

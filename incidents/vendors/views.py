@@ -18,14 +18,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from .. import live
 from .. import services as case_services
 from .. import views as case_views
 from ..forms import add_service_errors, form_error_messages
 from ..models import Incident, Status, VendorTier
-from ..permissions import Action, case_permissions, may, may_edit_vendor_registry, may_see_vendor_registry
+from ..permissions import Action, case_permissions, may, may_edit_vendor_registry, may_see_vendor_registry, require
 from . import scope as scope_module
 from . import selectors, services
 from .containment import entry_point_active
@@ -52,6 +52,7 @@ def _registry_or_404(request: HttpRequest) -> None:
 
 
 @login_required
+@require_safe
 def vendor_list(request: HttpRequest) -> HttpResponse:
     """``GET /vendors/``: search (name, domain) and filters (tier, involved in open incidents)."""
     _registry_or_404(request)
@@ -77,6 +78,7 @@ def vendor_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def vendor_detail(request: HttpRequest, vendor_id: int) -> HttpResponse:
     """``GET /vendors/<id>/``: the vendor and every incident the viewer may see it involved in."""
     return _detail_page(request, _vendor_or_404(request, vendor_id))
@@ -130,6 +132,7 @@ def known_access_add(request: HttpRequest, vendor_id: int) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def open_access(request: HttpRequest) -> HttpResponse:
     """``GET /vendors/access/``: every active vendor access item on open incidents the viewer
     may see. 404 for vendor collaborators, like the rest of the registry."""
@@ -142,11 +145,12 @@ def _form_page(request: HttpRequest, form: VendorForm, vendor: Any = None, statu
 
 
 @login_required
+@require_http_methods(case_views.FORM_METHODS)
 def vendor_create(request: HttpRequest) -> HttpResponse:
     _registry_or_404(request)
     if not may_edit_vendor_registry(request.user):
         raise PermissionDenied(services.REGISTRY_REFUSAL)
-    form = VendorForm(request.POST or None)
+    form = VendorForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if form.is_valid():
             try:
@@ -161,6 +165,7 @@ def vendor_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(case_views.FORM_METHODS)
 def vendor_edit(request: HttpRequest, vendor_id: int) -> HttpResponse:
     _registry_or_404(request)
     vendor = selectors.vendor_get(viewer=request.user, vendor_id=vendor_id)
@@ -168,7 +173,7 @@ def vendor_edit(request: HttpRequest, vendor_id: int) -> HttpResponse:
         raise Http404("No such vendor.")
     if not may_edit_vendor_registry(request.user):
         raise PermissionDenied(services.REGISTRY_REFUSAL)
-    form = VendorForm(request.POST or None, initial=VendorForm.initial_for(vendor))
+    form = VendorForm(request.POST if request.method == "POST" else None, initial=VendorForm.initial_for(vendor))
     if request.method == "POST":
         if form.is_valid():
             try:
@@ -209,7 +214,7 @@ def _answer(
 @require_POST
 def involvement_add(request: HttpRequest, reference: str) -> HttpResponseBase:
     """``POST /incidents/<ref>/vendors/``: a vendor from the registry, its role and reference."""
-    incident = case_views._visible_or_404(request.user, reference)
+    incident = case_views._visible_or_404(request.user, reference, needs=Action.MANAGE_VENDORS)
     form = InvolvementForm(request.POST, choices=selectors.vendor_choices(incident=incident))
     if form.is_valid():
         try:
@@ -219,15 +224,17 @@ def involvement_add(request: HttpRequest, reference: str) -> HttpResponseBase:
         else:
             label = involvement.get_role_display().lower()
             return _answer(request, incident, saved=f"Added {involvement.vendor.name} as {label}.")
-    # PermissionDenied is raised before the form is looked at by the service: a 403 page.
     error = " ".join(form_error_messages(form))
     return _answer(request, incident, saved=None, error=error, vendor_form=form)
 
 
-def _involvement_or_404(request: HttpRequest, reference: str, involvement_id: int) -> Any:
+def _involvement_or_404(request: HttpRequest, reference: str, involvement_id: int, *, needs: Action) -> Any:
+    """The involvement the viewer sees (else 404), then the rule for what the view does (else
+    403), before the body is looked at: as ``incidents.views._visible_or_404`` with ``needs``."""
     involvement = selectors.involvement_get(viewer=request.user, reference=reference, involvement_id=involvement_id)
     if involvement is None:
         raise Http404("No such vendor on this incident.")
+    require(request.user, involvement.incident, needs)
     return involvement
 
 
@@ -235,7 +242,7 @@ def _involvement_or_404(request: HttpRequest, reference: str, involvement_id: in
 @require_POST
 def involvement_change(request: HttpRequest, reference: str, involvement_id: int) -> HttpResponseBase:
     """``POST /incidents/<ref>/vendors/<id>/``: a new role and/or vendor reference."""
-    involvement = _involvement_or_404(request, reference, involvement_id)
+    involvement = _involvement_or_404(request, reference, involvement_id, needs=Action.MANAGE_VENDORS)
     incident = involvement.incident
     form = InvolvementChangeForm(request.POST)
     if not form.is_valid():
@@ -256,8 +263,11 @@ def involvement_change(request: HttpRequest, reference: str, involvement_id: int
 @require_POST
 def involvement_remove(request: HttpRequest, reference: str, involvement_id: int) -> HttpResponseBase:
     """``POST /incidents/<ref>/vendors/<id>/remove/``."""
-    involvement = _involvement_or_404(request, reference, involvement_id)
-    services.involvement_remove(involvement=involvement, actor=request.user)
+    involvement = _involvement_or_404(request, reference, involvement_id, needs=Action.MANAGE_VENDORS)
+    try:
+        services.involvement_remove(involvement=involvement, actor=request.user)
+    except ValidationError as exc:  # it still has access items: they are the containment record
+        return _refused(request, involvement.incident, exc)
     return _answer(request, involvement.incident, saved=f"Removed {involvement.vendor.name} from this incident.")
 
 
@@ -270,7 +280,7 @@ def _refused(request: HttpRequest, incident: Incident, exc: ValidationError) -> 
 @require_POST
 def access_add(request: HttpRequest, reference: str, involvement_id: int) -> HttpResponseBase:
     """``POST /incidents/<ref>/vendors/<id>/access/``: kind, system, identifier, privilege."""
-    involvement = _involvement_or_404(request, reference, involvement_id)
+    involvement = _involvement_or_404(request, reference, involvement_id, needs=Action.MANAGE_VENDORS)
     incident = involvement.incident
     form = AccessAddForm(request.POST)
     if not form.is_valid():
@@ -287,7 +297,7 @@ def access_add(request: HttpRequest, reference: str, involvement_id: int) -> Htt
 @require_POST
 def access_fill(request: HttpRequest, reference: str, involvement_id: int) -> HttpResponseBase:
     """``POST /incidents/<ref>/vendors/<id>/access/fill/``: copy the registry's known access."""
-    involvement = _involvement_or_404(request, reference, involvement_id)
+    involvement = _involvement_or_404(request, reference, involvement_id, needs=Action.MANAGE_VENDORS)
     added = services.access_fill_from_registry(involvement=involvement, actor=request.user)
     if not added:
         return _answer(request, involvement.incident, saved="Nothing to add: the registry's known access is listed.")
@@ -300,7 +310,7 @@ def access_fill(request: HttpRequest, reference: str, involvement_id: int) -> Ht
 def access_step(request: HttpRequest, reference: str, involvement_id: int, access_id: int) -> HttpResponseBase:
     """``POST /incidents/<ref>/vendors/<id>/access/<access_id>/step/``: ``to``, ``note`` and,
     for verified unused, ``verified_unused_since``."""
-    involvement = _involvement_or_404(request, reference, involvement_id)
+    involvement = _involvement_or_404(request, reference, involvement_id, needs=Action.MANAGE_VENDORS)
     incident = involvement.incident
     access = selectors.access_get(viewer=request.user, involvement=involvement, access_id=access_id)
     if access is None:
@@ -326,7 +336,7 @@ def _form_error(form: Any) -> str:
 @require_POST
 def question_ask(request: HttpRequest, reference: str, involvement_id: int) -> HttpResponseBase:
     """``POST /incidents/<ref>/vendors/<id>/questions/``: ``question``, ``due_at``."""
-    involvement = _involvement_or_404(request, reference, involvement_id)
+    involvement = _involvement_or_404(request, reference, involvement_id, needs=Action.MANAGE_VENDORS)
     incident = involvement.incident
     form = QuestionAskForm(request.POST)
     if not form.is_valid():
@@ -342,7 +352,9 @@ def question_ask(request: HttpRequest, reference: str, involvement_id: int) -> H
 @require_POST
 def question_answer(request: HttpRequest, reference: str, involvement_id: int, question_id: int) -> HttpResponseBase:
     """``POST /incidents/<ref>/vendors/<id>/questions/<question_id>/answer/``: ``answer``."""
-    involvement = _involvement_or_404(request, reference, involvement_id)
+    # A vendor collaborator answers only their own company's questions: they see no other
+    # company's involvement (404 above), and the service checks again.
+    involvement = _involvement_or_404(request, reference, involvement_id, needs=Action.ANSWER_VENDOR_QUESTIONS)
     incident = involvement.incident
     question = selectors.question_get(involvement=involvement, question_id=question_id)
     if question is None:
@@ -375,7 +387,7 @@ def _scope_answer(request: HttpRequest, incident: Incident, *, saved: str | None
 @require_POST
 def scope_add(request: HttpRequest, reference: str) -> HttpResponseBase:
     """``POST /incidents/<ref>/scope/``: kind, name, owner, data categories, records, jurisdictions."""
-    incident = case_views._visible_or_404(request.user, reference)
+    incident = case_views._visible_or_404(request.user, reference, needs=Action.EDIT)
     form = ScopeAddForm(request.POST)
     if not form.is_valid():
         return _scope_answer(request, incident, saved=None, error=_form_error(form))
@@ -397,19 +409,21 @@ def scope_remove(request: HttpRequest, reference: str, scope_id: int) -> HttpRes
     row = scope_module.scope_get(viewer=request.user, incident=incident, scope_id=scope_id)
     if row is None:
         raise Http404("No such scope row.")
+    require(request.user, incident, Action.EDIT)
     scope_module.scope_remove(scope=row, actor=request.user)
     return _scope_answer(request, incident, saved=f"Removed {row}.")
 
 
 @login_required
+@require_http_methods(case_views.FORM_METHODS)
 def containment_override(request: HttpRequest, reference: str) -> HttpResponse:
     """``/incidents/<ref>/contain/``: where a refused move to contained lands. Lists the entry-point
     access still active and, for those who may override, asks why; the POST moves the incident
     with the reason recorded."""
-    incident = case_views._visible_or_404(request.user, reference)
-    if not may(request.user, Action.TRANSITION, incident):
-        raise PermissionDenied("Only members working this incident (its lead and responders) may change its status.")
-    form = ContainmentOverrideForm(request.POST or None, initial={"version": incident.version})
+    incident = case_views._visible_or_404(request.user, reference, needs=Action.TRANSITION)
+    form = ContainmentOverrideForm(
+        request.POST if request.method == "POST" else None, initial={"version": incident.version}
+    )
     status = 200
     if request.method == "POST":
         status = 400

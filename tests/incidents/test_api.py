@@ -732,7 +732,6 @@ def test_patch_making_the_vendor_collaborator_lead_is_400_and_they_still_cannot_
 
 # The rule table's refusals, as the API shows them (see tests/incidents/test_permissions.py).
 MAY_NOT_EDIT = "Only members working this incident (its lead and responders) may change it."
-MAY_NOT_RAISE = "Only members working this incident may raise its severity."
 MAY_NOT_LOWER = "Only the incident's lead or an admin may lower its severity."
 MAY_NOT_MANAGE = "Only the incident's lead or an admin may change who can see and work on it."
 
@@ -743,14 +742,16 @@ MAY_NOT_MANAGE = "Only the incident's lead or an admin may change who can see an
         # ravi works the restricted case as a responder: he may raise severity, not lower it.
         ("responder", "restricted_incident", {"severity": "high"}, MAY_NOT_LOWER),
         # On the unrestricted case he is not a member: he may add findings, not change the incident.
-        ("responder", "incident", {"severity": "critical"}, MAY_NOT_RAISE),
+        # Whoever may change no field at all is refused before the body is read, with EDIT's
+        # message whatever they sent (tests/api/test_permission_order.py).
+        ("responder", "incident", {"severity": "critical"}, MAY_NOT_EDIT),
         ("responder", "incident", {"title": "Renamed"}, MAY_NOT_EDIT),
         # victor contributes to the restricted case but never changes its fields.
         ("vendor", "restricted_incident", {"title": "Renamed"}, MAY_NOT_EDIT),
-        ("vendor", "restricted_incident", {"severity": "high"}, MAY_NOT_LOWER),
+        ("vendor", "restricted_incident", {"severity": "high"}, MAY_NOT_EDIT),
         # Who can see it is the incident's lead's (or an admin's) call.
         ("responder", "restricted_incident", {"restricted": False}, MAY_NOT_MANAGE),
-        ("outsider", "incident", {"restricted": True}, MAY_NOT_MANAGE),
+        ("outsider", "incident", {"restricted": True}, MAY_NOT_EDIT),
     ],
 )
 def test_patch_refused_by_the_rule_table_is_403_with_its_message(request, session, persona, fixture, changes, message):

@@ -116,8 +116,9 @@ class TestCreate:
 
     def test_executive_cannot_open(self, login, executive):
         client = login(executive)
+        assert client.get(reverse("incidents:create")).status_code == 403
         response = client.post(reverse("incidents:create"), {"title": "x", "severity": "low", "category": "other"})
-        assert response.status_code == 302
+        assert response.status_code == 403
         assert Incident.objects.count() == 0
 
 
@@ -239,8 +240,9 @@ class TestEdit:
         client = login(outsider)
         page = client.get(reverse("incidents:detail", args=[incident.reference])).content.decode()
         assert "Move to" not in page and ">Edit</a>" not in page
+        assert client.get(reverse("incidents:edit", args=[incident.reference])).status_code == 403
         response = client.post(reverse("incidents:edit", args=[incident.reference]), self._form(incident, title="X"))
-        assert response.status_code == 302
+        assert response.status_code == 403
         incident.refresh_from_db()
         assert (incident.title, incident.version) == ("Phishing wave against finance", 1)
 
