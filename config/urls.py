@@ -6,6 +6,7 @@ from incidents.api import FindingViewSet, IncidentViewSet, TaskViewSet
 from incidents.converters import REFERENCE_REGEX
 from incidents.evidence.api import EvidenceViewSet, LegalHoldView
 from incidents.indicators.api import IndicatorLookupView, IndicatorViewSet
+from incidents.metrics_api import MetricsView
 from incidents.regulatory import api as regulatory_api
 from incidents.vendors.api import (
     InvolvementViewSet,
@@ -51,6 +52,7 @@ api_urlpatterns = [
     path("", include(router.urls)),
     re_path(rf"^incidents/(?P<reference>{REFERENCE_REGEX})/legal-hold/$", LegalHoldView.as_view(), name="legal-hold"),
     path("indicators/", IndicatorLookupView.as_view(), name="indicator-lookup"),
+    path("metrics/", MetricsView.as_view(), name="metrics"),
     path("alerts/", AlertIntakeView.as_view(), name="alerts"),
     re_path(r"^alerts/(?P<alert_format>[a-z]{1,20})/$", NativeAlertIntakeView.as_view(), name="alerts-native"),
     re_path(r"^ingest/(?P<token>[A-Za-z0-9_-]{1,100})/$", IngestURLView.as_view(), name="ingest"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Case, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 
 from accounts.models import Role, User
 
@@ -141,6 +141,44 @@ def my_open_tasks(*, viewer: User) -> QuerySet[Task]:
         Task.objects.filter(assignee=viewer, status__in=OPEN_TASK_STATUSES, incident__in=incidents_visible_to(viewer))
         .select_related("incident")
         .order_by(F("due_on").asc(nulls_last=True), "id")
+    )
+
+
+# --- The responder home ------------------------------------------------------------------------
+def invited_incidents(*, viewer: User) -> QuerySet[Incident]:
+    """A vendor collaborator's home: every incident they were invited to (``incidents_visible_to``
+    is exactly their memberships), open ones first, then by last change."""
+    closed_last = Case(When(status__in=OPEN_STATUSES, then=Value(0)), default=Value(1))
+    return incidents_visible_to(viewer).select_related("lead").order_by(closed_last, "-updated_at", "-id")
+
+
+def my_tasks_due(*, viewer: User) -> QuerySet[Task]:
+    """The home's tasks: ``my_open_tasks`` as ``viewer`` may see them (``shared_with``: a vendor
+    collaborator's internal tasks stay hidden even when assigned to them). Soonest due first, so
+    overdue ones lead; tasks without a due date come last (they are still ``viewer``'s work)."""
+    return shared_with(my_open_tasks(viewer=viewer), viewer)
+
+
+def my_unacknowledged_escalations(*, viewer: User) -> QuerySet[Any]:
+    """Running escalations (not yet acknowledged: an acknowledgement stops them) on incidents
+    ``viewer`` may see, where ``viewer`` leads the incident or was paged by this run (an
+    escalation notification to them about the incident since the run started). Oldest first:
+    the longest unanswered page leads. One query, with the incident and the policy joined."""
+    # Late import: notifications.models imports this app's models, and notifications.selectors
+    # imports this module.
+    from notifications.models import Escalation, Notification, Reason
+
+    paged = Notification.objects.filter(
+        reason=Reason.ESCALATION,
+        user=viewer,
+        incident=OuterRef("incident_id"),
+        created_at__gte=OuterRef("started_at"),
+    )
+    return (
+        Escalation.objects.filter(stopped_at__isnull=True, incident__in=incidents_visible_to(viewer))
+        .filter(Q(incident__lead=viewer) | Exists(paged))
+        .select_related("incident", "policy")
+        .order_by("started_at", "id")
     )
 
 

@@ -1,9 +1,10 @@
 from django.urls import path, register_converter
 
-from . import live, views
+from . import dashboard_views, live, views
 from .converters import CsvOrJsonConverter, ReferenceConverter
 from .evidence import views as evidence_views
 from .indicators import views as indicator_views
+from .reports import views as report_views
 from .vendors import views as vendor_views
 
 register_converter(ReferenceConverter, "reference")
@@ -24,8 +25,14 @@ urlpatterns = [
     path("incidents/", views.incident_list, name="list"),
     path("incidents/new/", views.incident_create, name="create"),
     path("incidents/live/", live.list_poll, name="list-live"),
+    path("incidents/export.csv", views.incident_list_export, name="list-export"),
+    path("dashboard/", dashboard_views.dashboard, name="dashboard"),
     path("incidents/<reference:reference>/", views.incident_detail, name="detail"),
     path("incidents/<reference:reference>/edit/", views.incident_edit, name="edit"),
+    path("incidents/<reference:reference>/report/", report_views.report, name="report"),
+    path("incidents/<reference:reference>/report.pdf", report_views.report, {"format": "pdf"}, name="report-pdf"),
+    path("incidents/<reference:reference>/brief/", report_views.brief, name="brief"),
+    path("incidents/<reference:reference>/brief.pdf", report_views.brief, {"format": "pdf"}, name="brief-pdf"),
     path("incidents/<reference:reference>/live/", live.incident_poll, name="live"),
     path("incidents/<reference:reference>/transition/", views.incident_transition, name="transition"),
     path("incidents/<reference:reference>/close/", views.incident_close, name="close"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import csv
+import io
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -12,16 +14,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.audit import record_restricted_read
-from accounts.models import User
+from accounts.models import Role, User
+from intake.selectors import alert_queue
 from notifications import selectors as paging_selectors
+from timeline.imports import FORMULA_START
 from timeline.panel import panel_context as timeline_panel_context
 
 from . import conflicts, filters, live, selectors, services
@@ -40,7 +44,7 @@ from .forms import (
     form_error_messages,
 )
 from .indicators.panel import panel_context as indicator_panel_context
-from .models import OPEN_TASK_STATUSES, Category, Incident, Playbook, Severity, Status, Task
+from .models import OPEN_TASK_STATUSES, Category, Incident, Playbook, Severity, Status, Task, VendorInvolvement
 from .permissions import (
     OPEN_REFUSAL,
     Action,
@@ -49,6 +53,7 @@ from .permissions import (
     lead_filter_choices,
     may,
     may_open_incidents,
+    may_triage_alerts,
     member_candidates,
     require,
 )
@@ -83,17 +88,38 @@ def _visible_or_404(user: User, reference: str, *, needs: Action | None = None) 
 FORM_METHODS = ["GET", "HEAD", "POST"]
 
 
+# How many rows each section of the home page shows (its query's LIMIT).
+HOME_ROWS = 20
+HOME_NEW_ALERTS = 5
+
+
 @login_required
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "incidents/home.html",
-        {
-            "incidents": selectors.my_open_incidents(viewer=request.user)[:20],
-            "tasks": selectors.my_open_tasks(viewer=request.user)[:20],
-        },
-    )
+    """Where each role lands. Executives: the dashboard. Vendor collaborators: the incidents they
+    were invited to and their tasks. Everyone else: their open incidents, their tasks due, the
+    escalations waiting on them and, for those who triage, the new alerts. A fixed number of
+    queries whatever the data (tests/incidents/test_home.py)."""
+    viewer = request.user
+    if viewer.role == Role.EXECUTIVE and not viewer.sees_everything:
+        return redirect("incidents:dashboard")
+    # A section is None when the viewer does not get it at all (not "nothing to show").
+    context: dict[str, Any] = {
+        "tasks": selectors.my_tasks_due(viewer=viewer)[:HOME_ROWS],
+        "invited": None,
+        "incidents": None,
+        "escalations": None,
+        "alerts": None,
+    }
+    if not selectors.sees_internal(viewer):
+        context["invited"] = selectors.invited_incidents(viewer=viewer)[:HOME_ROWS]
+        return render(request, "incidents/home.html", context)
+    context["incidents"] = selectors.my_open_incidents(viewer=viewer)[:HOME_ROWS]
+    context["escalations"] = selectors.my_unacknowledged_escalations(viewer=viewer)[:HOME_ROWS]
+    if may_triage_alerts(viewer):
+        queue = alert_queue(viewer=viewer)
+        context["alerts"] = {"count": queue.count(), "newest": list(queue[:HOME_NEW_ALERTS])}
+    return render(request, "incidents/home.html", context)
 
 
 @login_required
@@ -155,6 +181,88 @@ def incident_create(request: HttpRequest) -> HttpResponse:
     return render(
         request, "incidents/form.html", {"form": form, "creating": True, "playbooks": playbooks, "chosen": chosen}
     )
+
+
+# The export's columns, in order. Times are ISO 8601 in TIME_ZONE, empty where not reached.
+EXPORT_COLUMNS = (
+    "reference", "title", "severity", "status", "category", "lead", "opened", "detected", "acknowledged",
+    "contained", "resolved", "closed", "restricted", "vendors", "tags",
+)  # fmt: skip
+# Rows fetched (and vendors prefetched) per round trip while the file streams.
+EXPORT_CHUNK = 1000
+
+
+def _export_involvements(viewer: User) -> QuerySet[VendorInvolvement]:
+    """The vendor names a row may carry, as ``vendors.selectors.involvements_for`` decides on one
+    incident: all for staff; a vendor collaborator's own company only (never another vendor's)."""
+    queryset = VendorInvolvement.objects.select_related("vendor").order_by("vendor__name", "id")
+    if selectors.sees_internal(viewer):
+        return queryset
+    vendor_id = getattr(viewer, "vendor_id", None)
+    return queryset.filter(vendor_id=vendor_id) if vendor_id else queryset.none()
+
+
+def _export_cell(value: Any) -> Any:
+    # A cell a spreadsheet would run as a formula (titles and tags are typed by anyone, vendors'
+    # names come from the registry) is written after a quote, as the timeline export does.
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _export_time(value: Any) -> str:
+    return timezone.localtime(value).isoformat() if value else ""
+
+
+def _export_chunks(incidents: QuerySet[Incident]) -> Iterator[str]:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for count, incident in enumerate(incidents.iterator(chunk_size=EXPORT_CHUNK), 1):
+        row = [
+            incident.reference,
+            incident.title,
+            incident.severity,
+            incident.status,
+            incident.category,
+            str(incident.lead) if incident.lead else "",
+            _export_time(incident.created_at),
+            _export_time(incident.detected_at),
+            _export_time(incident.acknowledged_at),
+            _export_time(incident.contained_at),
+            _export_time(incident.resolved_at),
+            _export_time(incident.closed_at),
+            "true" if incident.restricted else "false",
+            "; ".join(involvement.vendor.name for involvement in incident.exported_vendors),
+            "; ".join(sorted(incident.tag_names)),
+        ]
+        writer.writerow([_export_cell(value) for value in row])
+        if count % EXPORT_CHUNK == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
+
+
+@login_required
+@require_safe
+def incident_list_export(request: HttpRequest) -> HttpResponse:
+    """``/incidents/export.csv``: every row the list shows for the same query string (its
+    filters, defaults and visibility; all pages), streamed. A bad filter value is a 400 with the
+    form's message (the list page shows it beside the form instead). Two queries per
+    ``EXPORT_CHUNK`` rows: the incidents (lead joined, tags aggregated) and their vendors."""
+    incident_filter = selectors.incident_filter(viewer=request.user, filters=filters.list_page_params(request.GET))
+    if not incident_filter.is_valid():
+        problems = [f"{name}: {message}" for name, messages in incident_filter.errors.items() for message in messages]
+        return HttpResponseBadRequest("\n".join(problems), content_type="text/plain; charset=utf-8")
+    vendors = Prefetch("vendor_involvements", queryset=_export_involvements(request.user), to_attr="exported_vendors")
+    incidents = incident_filter.qs.annotate(tag_names=filters.TagNames()).prefetch_related(vendors)
+    response = StreamingHttpResponse(_export_chunks(incidents), content_type="text/csv; charset=utf-8")
+    stamp = f"{timezone.localtime():%Y%m%dT%H%M%S}"
+    response["Content-Disposition"] = f'attachment; filename="incidents-{stamp}.csv"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @login_required

@@ -96,6 +96,9 @@ class Alert(models.Model):
             ),
             # The triage queue: WHERE status = 'new' ORDER BY last_seen_at DESC.
             models.Index(fields=["status", "-last_seen_at"], name="alert_queue_idx"),
+            # The dashboard's alert intake (incidents.metrics): WHERE received_at in the period,
+            # counted by status and incident, from the index alone.
+            models.Index(fields=["received_at", "status", "incident"], name="alert_received_idx"),
         ]
 
     def __str__(self) -> str:

@@ -223,6 +223,10 @@ class SlaClock(models.Model):
                 name="sla_clock_due_idx",
                 condition=models.Q(met_at__isnull=True, breached_at__isnull=True),
             ),
+            # The dashboard's SLA breaches in a period (incidents.metrics).
+            models.Index(
+                fields=["breached_at"], name="sla_clock_breached_idx", condition=models.Q(breached_at__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -461,7 +461,7 @@ MUTATIONS = [
 
 
 # The fast part of the suite (no browser, no schemathesis): a mutation it misses is reported.
-DEFAULT_TESTS = ["tests/incidents", "tests/accounts", "tests/test_visibility_walk.py"]
+DEFAULT_TESTS = ["tests/incidents", "tests/accounts", "tests/test_authorization_matrix.py", "tests/test_no_leaks.py"]
 
 
 def _pytest(tree: Path, tests: list[str]) -> subprocess.CompletedProcess:

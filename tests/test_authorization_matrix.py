@@ -129,6 +129,47 @@ AUDIT_LOG = grid("""
     keys       302
 """)
 
+# Home: every signed-in person's desk; an executive's is the dashboard (redirected there).
+HOME = grid("""
+    anon       302
+    admin      200
+    lead       200
+    responder  200
+    counsel    200
+    executive  302
+    auditor    200
+    vendor     200
+    keys       302
+""")
+
+# The executive dashboard: everyone signed in but vendor collaborators (404).
+DASHBOARD = grid("""
+    anon       302
+    admin      200
+    lead       200
+    responder  200
+    counsel    200
+    executive  200
+    auditor    200
+    vendor     404
+    keys       302
+""")
+
+# The dashboard's figures by API: as DASHBOARD, and keys that may read.
+API_METRICS = grid("""
+    anon       401
+    admin      200
+    lead       200
+    responder  200
+    counsel    200
+    executive  200
+    auditor    200
+    vendor     404
+    key:read   200
+    key:write  200
+    key:alerts 403
+""")
+
 # Any signed-in person: home, the incident list (filtered to what each may see), the inbox,
 # enrolling a second factor.
 SIGNED_IN = grid("""
@@ -642,7 +683,7 @@ OPEN_INCIDENT_PAGE = grid("""
     keys       302
 """)
 
-# An incident's pages and exports: who may see it; a vendor collaborator only their own.
+# An incident's pages, exports, report and brief: who may see it; a vendor collaborator only their own.
 CASE_READ = grid("""
     anon       302
     admin      200
@@ -1073,6 +1114,7 @@ MATRIX: dict[str, dict[str, Grid]] = {
     "api:vendor-detail": {"GET": API_REGISTRY_READ, "PATCH": API_REGISTRY_CHANGE, "DELETE": API_REGISTRY_DELETE},
     "api:legal-hold": {"GET": API_CASE_READ, "POST": API_LEGAL_HOLD},
     "api:indicator-lookup": {"GET": API_LOOKUP},
+    "api:metrics": {"GET": API_METRICS},
     "api:alerts": {"POST": API_ALERTS},
     "api:alerts-native": {"POST": API_ALERTS},
     "api:ingest": {"POST": API_INGEST},
@@ -1087,11 +1129,17 @@ MATRIX: dict[str, dict[str, Grid]] = {
     "api:incident-notice-approve": {"POST": API_COUNSEL_DECIDES},
     "api:incident-notice-send": {"POST": API_COUNSEL_DECIDES},
     "api:incident-notice-export": {"GET": API_REGISTER_READ},
-    "incidents:home": {"GET": SIGNED_IN},
+    "incidents:home": {"GET": HOME},
+    "incidents:dashboard": {"GET": DASHBOARD},
     "incidents:list": {"GET": SIGNED_IN},
+    "incidents:list-export": {"GET": SIGNED_IN},
     "incidents:create": {"GET": OPEN_INCIDENT_PAGE, "POST": OPEN_INCIDENT_PAGE},
     "incidents:list-live": {"GET": SIGNED_IN_BAD_REQUEST},
     "incidents:detail": {"GET": CASE_READ},
+    "incidents:report": {"GET": CASE_READ},
+    "incidents:report-pdf": {"GET": CASE_READ},
+    "incidents:brief": {"GET": CASE_READ},
+    "incidents:brief-pdf": {"GET": CASE_READ},
     "incidents:edit": {"GET": WORK_PAGE, "POST": WORK_PAGE},
     "incidents:live": {"GET": SIGNED_IN_BAD_REQUEST},
     "incidents:transition": {"POST": WORK_POST},

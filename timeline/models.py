@@ -167,6 +167,10 @@ class TimelineEvent(SharedContent):
             ),
             # Milestones: the first/last event of a kind per incident.
             models.Index(fields=["incident", "kind", "occurred_at"], name="timeline_event_kind_idx"),
+            # The dashboard's top ATT&CK techniques (incidents.metrics): the events that name one.
+            models.Index(
+                fields=["incident", "technique"], name="timeline_event_technique_idx", condition=~models.Q(technique="")
+            ),
         ]
 
     def __str__(self) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from io import BytesIO
+from typing import Any
 
 # Escaping only (it writes XML, parses nothing): bandit B406 flags any xml.sax import.
 from xml.sax.saxutils import escape as xml_escape  # nosec B406
@@ -171,6 +172,31 @@ def markdown_blocks(body: str) -> list[tuple[str, str]]:
     return blocks
 
 
+def markdown_flowables(
+    body: str, *, body_style: Any, item_style: Any, headings: dict[str, Any], code_style: Any
+) -> list[Any]:
+    """``body`` (Markdown) as ReportLab flowables, block by block (``markdown_blocks``): shared by
+    the notice PDF and the incident report (``incidents.reports.pdf``)."""
+    from reportlab.lib import colors
+    from reportlab.platypus import HRFlowable, Paragraph, Preformatted
+
+    story: list[Any] = []
+    for kind, markup in markdown_blocks(body):
+        if kind in headings:
+            story.append(Paragraph(markup, headings[kind]))
+        elif kind == "li":
+            story.append(Paragraph(markup, item_style, bulletText="•"))
+        elif kind.startswith("ol:"):
+            story.append(Paragraph(markup, item_style, bulletText=f"{kind[3:]}."))
+        elif kind == "hr":
+            story.append(HRFlowable(width="100%", thickness=0.5, color=colors.HexColor("#98a2b3")))
+        elif kind == "pre":
+            story.append(Preformatted(markup, code_style))
+        else:
+            story.append(Paragraph(markup, body_style))
+    return story
+
+
 def notice_pdf(notice: Notice) -> bytes:
     """The notice as an A4 PDF: the title, the marking in red while privileged, the facts as a
     table, then the body converted block by block (``markdown_blocks``)."""
@@ -178,7 +204,7 @@ def notice_pdf(notice: Notice) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
     from reportlab.lib.units import mm
-    from reportlab.platypus import HRFlowable, Paragraph, Preformatted, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
     styles = getSampleStyleSheet()
     marking_style = ParagraphStyle(
@@ -207,19 +233,9 @@ def notice_pdf(notice: Notice) -> bytes:
         )
     )
     story += [table, Spacer(1, 6 * mm)]
-    for kind, markup in markdown_blocks(notice.body):
-        if kind in headings:
-            story.append(Paragraph(markup, headings[kind]))
-        elif kind == "li":
-            story.append(Paragraph(markup, item_style, bulletText="•"))
-        elif kind.startswith("ol:"):
-            story.append(Paragraph(markup, item_style, bulletText=f"{kind[3:]}."))
-        elif kind == "hr":
-            story.append(HRFlowable(width="100%", thickness=0.5, color=colors.HexColor("#98a2b3")))
-        elif kind == "pre":
-            story.append(Preformatted(markup, styles["Code"]))
-        else:
-            story.append(Paragraph(markup, styles["BodyText"]))
+    story += markdown_flowables(
+        notice.body, body_style=styles["BodyText"], item_style=item_style, headings=headings, code_style=styles["Code"]
+    )
 
     def footer(canvas, document) -> None:
         canvas.saveState()

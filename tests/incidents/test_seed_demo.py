@@ -5,7 +5,10 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
+from django.db import transaction
+from django.test.utils import override_settings
 
 from accounts.models import User
 from incidents.models import Incident
@@ -21,19 +24,32 @@ def _seed() -> str:
     return out.getvalue()
 
 
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker, tmp_path_factory) -> None:
+    """The demo data, seeded once for the tests that only read it (seeding takes seconds): in a
+    transaction rolled back when the module ends, each test's own transaction nesting in it. Its
+    evidence files go to a directory of the module's own."""
+    evidence = settings.STORAGES["evidence"]
+    options = {**evidence.get("OPTIONS", {}), "location": tmp_path_factory.mktemp("demo-evidence")}
+    storages = {**settings.STORAGES, "evidence": {**evidence, "OPTIONS": options}}
+    with django_db_blocker.unblock(), override_settings(STORAGES=storages), transaction.atomic():
+        _seed()
+        yield
+        transaction.set_rollback(True)
+
+
 def test_seed_demo_loads_once_and_each_persona_sees_their_share():
-    assert "Seeded 6 incidents and 6 users." in _seed()
+    assert "Seeded 46 incidents and 6 users." in _seed()
     assert "Demo data already present; nothing to do." in _seed()
-    assert Incident.objects.count() == 6
+    assert Incident.objects.count() == 46  # 6 recent cases and 40 of history
     people = User.objects.exclude(role="integration").order_by("username")
     seen = {user.username: incidents_visible_to(user).count() for user in people}
     # The restricted contractor breach: lead, responder, counsel, the vendor contact and the CISO
-    # (observer).
-    assert seen == {"admin": 6, "counsel": 6, "exec": 6, "lead": 6, "responder": 6, "vendor": 1}
+    # (observer). The history is unrestricted and Victor is on none of it.
+    assert seen == {"admin": 46, "counsel": 46, "exec": 46, "lead": 46, "responder": 46, "vendor": 1}
 
 
-def test_demo_roles_follow_the_rule_table():
-    _seed()
+def test_demo_roles_follow_the_rule_table(seeded):
     ai = Incident.objects.get(restricted=True)
     users = {user.username: user for user in User.objects.all()}
     assert may(users["vendor"], Action.CONTRIBUTE, ai) is True
@@ -46,12 +62,11 @@ def test_demo_roles_follow_the_rule_table():
     ]
 
 
-def test_demo_vendors_and_what_the_vendor_collaborator_sees_of_them():
+def test_demo_vendors_and_what_the_vendor_collaborator_sees_of_them(seeded):
     from incidents.models import Vendor, VendorInvolvement
     from incidents.vendors.selectors import involvements_for, registry_for
 
-    _seed()
-    assert Vendor.objects.count() == 5
+    assert Vendor.objects.count() == 9  # 5 in the recent cases, 4 more in the history
     ai = Incident.objects.get(restricted=True)
     victor = User.objects.get(username="vendor")
     assert victor.vendor.name == "Northwind Data Labs"
@@ -61,26 +76,23 @@ def test_demo_vendors_and_what_the_vendor_collaborator_sees_of_them():
     ]
     assert list(involvements_for(victor, ai).values_list("vendor__name", flat=True)) == ["Northwind Data Labs"]
     assert not registry_for(victor).exists()
-    assert VendorInvolvement.objects.filter(role="affected").values_list("vendor__name", flat=True).get() == (
-        "Fabrikam Payments"
-    )
+    recent = VendorInvolvement.objects.exclude(incident__tags__name="demo-history")
+    assert recent.filter(role="affected").values_list("vendor__name", flat=True).get() == "Fabrikam Payments"
 
 
-def test_demo_containment_checklist_of_the_contractor_breach():
+def test_demo_containment_checklist_of_the_contractor_breach(seeded):
     from incidents.models import VendorAccess
     from incidents.vendors.containment import Checklist
 
-    _seed()
     ai = Incident.objects.get(restricted=True)
     items = VendorAccess.objects.filter(involvement__incident=ai).order_by("added_at", "id")
     assert Checklist.of(items).text == "2 of 3 vendor access items revoked; API token svc-nw-ci still active."
     assert list(items.values_list("state", flat=True)) == ["active", "rotated", "verified_unused"]
 
 
-def test_demo_questions_to_northwind_and_the_affected_scope():
+def test_demo_questions_to_northwind_and_the_affected_scope(seeded):
     from incidents.models import AffectedScope, VendorQuestion
 
-    _seed()
     ai = Incident.objects.get(restricted=True)
     questions = VendorQuestion.objects.filter(involvement__incident=ai).order_by("question")
     assert [(q.question, q.status, getattr(q.answered_by, "username", None)) for q in questions] == [
@@ -96,12 +108,11 @@ def test_demo_questions_to_northwind_and_the_affected_scope():
     assert (ai.personal_data, ai.records_affected) == (True, 12_400)
 
 
-def test_demo_timelines_and_their_milestones():
+def test_demo_timelines_and_their_milestones(seeded):
     from datetime import timedelta
 
     from timeline.selectors import events_for, milestones
 
-    _seed()
     ai = Incident.objects.get(restricted=True)
     phish = Incident.objects.get(title__startswith="Invoice-themed")
     lead, victor = User.objects.get(username="lead"), User.objects.get(username="vendor")
@@ -134,15 +145,103 @@ def test_demo_timelines_and_their_milestones():
     )
 
 
-def test_demo_alerts_one_promoted_one_grouped_and_a_triage_queue():
+def test_demo_alerts_one_promoted_one_grouped_and_a_triage_queue(seeded):
     from intake.models import Alert
 
-    _seed()
-    rows = list(Alert.objects.order_by("id").values_list("source_ref", "status", "occurrences", "incident__title"))
+    recent = Alert.objects.filter(source="splunk-prod").order_by("id")
+    rows = list(recent.values_list("source_ref", "status", "occurrences", "incident__title"))
     assert rows == [
         ("scheduler__nobody__search__RMD5a1_at_1_101", "promoted", 1, "Ransomware canary file modified on FS01"),
         ("scheduler__nobody__search__RMD5a1_at_1_102", "linked", 1, "Ransomware canary file modified on FS01"),
         ("vpn-1", "new", 4, None),
         ("ps-1", "new", 1, None),
         ("mail-1", "new", 1, None),
+    ]
+
+
+# --- The history behind the dashboard ----------------------------------------------------------
+def _counts(queryset, field: str) -> dict[str, int]:
+    from django.db.models import Count
+
+    return dict(queryset.order_by().values_list(field).annotate(n=Count("id")))
+
+
+def test_demo_history_spreads_forty_incidents_over_120_days(seeded):
+    from django.utils import timezone
+
+    history = Incident.objects.filter(tags__name="demo-history")
+    assert history.count() == 40
+    assert _counts(history, "status") == {"closed": 34, "contained": 4, "investigating": 2}
+    assert _counts(history, "severity") == {"critical": 8, "high": 16, "medium": 12, "low": 4}
+    assert _counts(history, "category") == {
+        "account_compromise": 8, "data_exfiltration": 4, "denial_of_service": 4, "insider": 4, "malware": 4,
+        "phishing": 4, "ransomware": 4, "third_party": 4, "vulnerability": 4,
+    }  # fmt: skip
+    now = timezone.now()
+    ages = sorted((now - detected).days for detected in history.values_list("detected_at", flat=True))
+    assert (ages[0], ages[-1]) == (6, 119)
+    # Some milestones missing, as in real cases: never acknowledged, never contained.
+    missing = {f: history.filter(**{f"{f}__isnull": True}).count() for f in ("acknowledged_at", "contained_at")}
+    assert missing == {"acknowledged_at": 5, "contained_at": 10}
+    assert history.filter(resolved_at__isnull=True).count() == 6  # the open ones
+    # Milestones in order wherever both are known.
+    for row in history.values("reported_at", "acknowledged_at", "contained_at", "resolved_at", "closed_at"):
+        known = [row[f] for f in ("reported_at", "acknowledged_at", "contained_at", "resolved_at", "closed_at")]
+        known = [t for t in known if t is not None]
+        assert known == sorted(known) and known[-1] < now
+
+
+def test_demo_history_timelines_carry_attack_techniques(seeded):
+    from timeline.models import TimelineEvent
+
+    events = TimelineEvent.objects.filter(incident__tags__name="demo-history")
+    assert _counts(events, "kind") == {"attacker": 51, "detection": 40, "containment": 30, "recovery": 34}
+    assert events.filter(kind="attacker").values("incident").distinct().count() == 30  # first activity known
+    assert _counts(events.exclude(technique=""), "technique") == {
+        "T1021.001": 4, "T1059.001": 4, "T1078": 3, "T1078.004": 3, "T1110.003": 2, "T1114.002": 3, "T1133": 4,
+        "T1190": 4, "T1199": 4, "T1204.002": 4, "T1486": 4, "T1498": 2, "T1566.001": 4, "T1566.002": 2,
+        "T1567.002": 4,
+    }  # fmt: skip
+
+
+def test_demo_history_vendors_across_tiers_and_access_still_active(seeded):
+    from incidents.models import VendorAccess, VendorInvolvement
+
+    involvements = VendorInvolvement.objects.filter(incident__tags__name="demo-history")
+    assert _counts(involvements, "vendor__tier") == {"critical": 6, "high": 3, "medium": 2, "low": 3}
+    access = VendorAccess.objects.filter(involvement__incident__tags__name="demo-history")
+    assert _counts(access, "state") == {"active": 2, "revoked": 26}
+    # The active ones are on open incidents.
+    assert set(access.filter(state="active").values_list("involvement__incident__status", flat=True)) <= {
+        "investigating",
+        "contained",
+    }
+
+
+def test_demo_history_alerts_sla_breaches_and_a_clock_due_soon(seeded):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from incidents.models import DeadlineClock
+    from intake.models import Alert
+    from notifications.models import Escalation, SlaClock
+
+    alerts = Alert.objects.filter(source="sentinel-prod")
+    assert _counts(alerts, "status") == {"ignored": 146, "promoted": 14}
+    assert not alerts.filter(status="promoted", incident__isnull=True).exists()
+    clocks = SlaClock.objects.filter(incident__tags__name="demo-history")
+    assert _counts(clocks.filter(breached_at__isnull=False), "kind") == {"acknowledge": 9, "contain": 14}
+    assert clocks.filter(met_at__isnull=False).count() == 57
+    # The only page still waiting is the ransomware incident's (the history's are acknowledged).
+    assert list(Escalation.objects.filter(stopped_at__isnull=True).values_list("incident__title", flat=True)) == [
+        "Ransomware canary file modified on FS01"
+    ]
+    now = timezone.now()
+    due_soon = DeadlineClock.objects.filter(
+        stopped_at__isnull=True, due_at__gt=now, due_at__lte=now + timedelta(hours=72)
+    )
+    assert sorted(due_soon.values_list("incident__title", flat=True)) == [
+        "Bulk upload from engineering to personal cloud storage",
+        "Restricted internal AI model accessed through contractor environment",
     ]

@@ -43,8 +43,9 @@ def test_home_lists_my_open_incidents_and_tasks(login, lead, responder, django_a
     for incident in mine[1:4]:
         services.task_add(incident=incident, actor=lead, title=f"Task on {incident.reference}", assignee=lead)
     client = login(lead)
-    # session, user, my open incidents (lead joined), my open tasks (incident joined)
-    with django_assert_num_queries(4):
+    # session, user, my open incidents (lead joined), my open tasks (incident joined), escalations
+    # waiting on me, the new alerts' count and the newest five (see tests/incidents/test_home.py)
+    with django_assert_num_queries(7):
         response = client.get(reverse("incidents:home"))
     assert [i.title for i in response.context["incidents"]] == [f"Mine {n}" for n in range(7, 0, -1)]
     assert len(response.context["tasks"]) == 3

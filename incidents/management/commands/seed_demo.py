@@ -6,7 +6,8 @@ demo users have well-known passwords.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -45,6 +46,7 @@ from incidents.regulatory import services as register
 from incidents.vendors import scope as affected_scope
 from incidents.vendors import services as vendors
 from intake import services as intake
+from intake.models import Alert, AlertStatus
 from intake.normalizers import NormalizedAlert
 from notifications import services as paging
 from notifications.models import (
@@ -54,10 +56,38 @@ from notifications.models import (
     EscalationPolicy,
     EscalationStep,
     SlaClock,
+    SlaKind,
     SlaTarget,
 )
 from timeline import services as timeline
 from timeline.models import EventKind as TimelineKind
+
+# The history behind the dashboard: a fixed seed, so every `make run` shows the same numbers.
+HISTORY_SEED = 20260315
+HISTORY_DAYS = 120
+# (title, category, severity, attacker techniques) to draw the history's incidents from.
+HISTORY_KINDS = [
+    ("Credential phishing against {team}", Category.PHISHING, Severity.MEDIUM, ["T1566.002", "T1078"]),
+    ("Malicious attachment opened in {team}", Category.MALWARE, Severity.HIGH, ["T1566.001", "T1204.002"]),
+    ("Ransomware staged on {team} file share", Category.RANSOMWARE, Severity.CRITICAL, ["T1021.001", "T1486"]),
+    ("Password spraying against {team} accounts", Category.ACCOUNT_COMPROMISE, Severity.LOW, ["T1110.003"]),
+    ("Cloud mailbox of {team} forwarding to outside", Category.ACCOUNT_COMPROMISE, Severity.HIGH,
+     ["T1078.004", "T1114.002"]),
+    ("Bulk upload from {team} to personal cloud storage", Category.DATA_EXFILTRATION, Severity.HIGH, ["T1567.002"]),
+    ("Public web app of {team} exploited", Category.VULNERABILITY, Severity.CRITICAL, ["T1190", "T1059.001"]),
+    ("Supplier remote access used against {team}", Category.THIRD_PARTY, Severity.HIGH, ["T1199", "T1133"]),
+    ("Traffic flood against {team} portal", Category.DENIAL_OF_SERVICE, Severity.MEDIUM, ["T1498"]),
+    ("Former contractor still reaching {team} systems", Category.INSIDER, Severity.MEDIUM, ["T1078"]),
+]  # fmt: skip
+HISTORY_TEAMS = ["finance", "HR", "sales", "engineering", "support", "legal", "marketing", "logistics"]
+# Vendors the history involves, beyond the five the recent cases name: one per tier.
+HISTORY_VENDORS = [
+    ("Adatum Cloud Hosting", "critical", "Hosts the customer portal."),
+    ("Woodgrove Payroll", "high", "Payroll processing."),
+    ("Proseware HR Portal", "medium", "Applicant tracking."),
+    ("Wide World Couriers", "low", "Parcel shipping labels."),
+]
+HISTORY_OPEN = 6  # of the 40, still open; the rest closed
 
 # Development-only credentials, printed by `make run`.
 DEMO_PASSWORD = "breachline-demo"
@@ -93,6 +123,7 @@ class Command(BaseCommand):
             users = self._users()
             self._paging_setup(users)
             self._incidents(users)
+            self._history(users)
             self._paging(users)
         self.stdout.write(self.style.SUCCESS(f"Seeded {Incident.objects.count()} incidents and {len(users)} users."))
 
@@ -630,3 +661,204 @@ class Command(BaseCommand):
         for _ in range(3):  # the VPN alert keeps firing: one alert, four occurrences
             post(NormalizedAlert(source_ref="vpn-1", title="Multiple failed VPN logins for j.doe", severity="low",
                                  observed_at=now - timedelta(minutes=30)))  # fmt: skip
+
+    def _history(self, users: dict[str, User]) -> None:
+        """Forty incidents over the last 120 days, for the dashboard's trends and KPIs: most closed,
+        six open; milestones at realistic offsets with some missing (no first attacker activity
+        known, never formally acknowledged or contained); timeline events carrying ATT&CK
+        techniques; vendors of every tier, some of whose access is still active; a few SLA
+        breaches; alerts over the period, some promoted; and a GDPR clock falling due within 72 h.
+
+        Made through the services like the rest, then moved back in time with plain updates (the
+        services stamp "now"): a demo's shortcut, never the app's way. Deterministic: a fixed
+        random seed, and times counted back from the minute the seed runs."""
+        rng = random.Random(HISTORY_SEED)  # noqa: S311 (demo data, not a secret)  # nosec B311
+        lead, responder, admin = users["lead"], users["responder"], users["admin"]
+        now = timezone.now().replace(second=0, microsecond=0)
+        registry = {vendor.name: vendor for vendor in Vendor.objects.all()}
+        for name, tier, service in HISTORY_VENDORS:
+            registry[name] = vendors.vendor_create(actor=admin, name=name, tier=tier, service=service)
+        involved = sorted(registry.values(), key=lambda vendor: vendor.name)
+        targets = {t.severity: t for t in SlaTarget.objects.all()}
+        opened: list[tuple[Incident, dict[str, datetime | None]]] = []
+        for n in range(40):
+            title, category, severity, techniques = HISTORY_KINDS[n % len(HISTORY_KINDS)]
+            still_open = n >= 40 - HISTORY_OPEN
+            # The open ones are the recent ones (1 to 12 days); closed ones 14 to 120 days old.
+            age = timedelta(days=rng.uniform(1, 12) if still_open else rng.uniform(14, HISTORY_DAYS))
+            times = self._history_times(rng, now - age, still_open, targets[severity])
+            incident = services.incident_open(
+                title=title.format(team=HISTORY_TEAMS[n % len(HISTORY_TEAMS)]), opened_by=responder, lead=lead,
+                severity=severity, category=category, detected_at=times["detected"],
+                summary="History for the dashboard (demo data).", tags=["demo-history"],
+            )  # fmt: skip
+            if n % 3 == 0:
+                self._history_vendors(rng, incident, involved[(n // 3) % len(involved)], still_open, lead)
+            self._history_timeline(incident, times, techniques, responder)
+            self._history_status(incident, times, still_open, lead)
+            self._history_backdate(incident, times, targets[severity])
+            opened.append((incident, times))
+        self._history_alerts(rng, now, opened, lead)
+        self._history_clock(opened, users)
+
+    @staticmethod
+    def _history_times(
+        rng: random.Random, detected: datetime, still_open: bool, target: SlaTarget
+    ) -> dict[str, datetime | None]:
+        """Milestones of one incident, each at a realistic offset from the one before; some
+        missing. Acknowledged and contained mostly within the severity's SLA targets, about one
+        in ten late. An open incident stops at containment at most."""
+        minutes = lambda low, high: timedelta(minutes=round(rng.uniform(low, high)))  # noqa: E731
+
+        def within(limit: timedelta) -> timedelta:
+            share = rng.uniform(1.2, 3.0) if rng.random() < 0.1 else rng.uniform(0.1, 0.9)
+            return timedelta(minutes=max(1, round(limit.total_seconds() / 60 * share)))
+
+        detected = detected.replace(second=0, microsecond=0)
+        times: dict[str, datetime | None] = {"detected": detected}
+        times["attacker"] = detected - minutes(60, 14 * 24 * 60) if rng.random() < 0.7 else None
+        times["reported"] = detected + minutes(5, 6 * 60)
+        times["acknowledged"] = times["reported"] + within(target.acknowledge_within) if rng.random() < 0.9 else None
+        start = times["acknowledged"] or times["reported"]
+        times["contained"] = times["reported"] + within(target.contain_within) if rng.random() < 0.85 else None
+        if times["contained"] is not None and times["contained"] < start:
+            times["contained"] = start + timedelta(minutes=10)
+        times["resolved"] = times["closed"] = None
+        if still_open:
+            if rng.random() < 0.5:
+                times["contained"] = None
+            return times
+        times["resolved"] = (times["contained"] or start) + minutes(6 * 60, 8 * 24 * 60)
+        times["closed"] = times["resolved"] + minutes(60, 3 * 24 * 60)
+        return times
+
+    @staticmethod
+    def _history_vendors(rng: random.Random, incident: Incident, vendor: Vendor, still_open: bool, lead: User) -> None:
+        """One vendor on the incident with two access items: revoked on closed cases, one left
+        active on open ones (the dashboard's "access not yet revoked"). Never the entry point of
+        an open case, whose active access would hold its containment back."""
+        role = VendorRole.AFFECTED if still_open else rng.choice([VendorRole.ENTRY_POINT, VendorRole.SUPPORTING])
+        involvement = vendors.involvement_add(incident=incident, vendor=vendor, actor=lead, role=role)
+        for kind, system in [(AccessKind.VPN_ACCOUNT, "Partner VPN"), (AccessKind.API_TOKEN, "Integration API")]:
+            access = vendors.access_add(
+                involvement=involvement, actor=lead, kind=kind, system=system,
+                identifier=f"{vendor.name.split()[0].lower()}-{incident.pk}-{kind}",
+            )  # fmt: skip
+            if not still_open or kind == AccessKind.API_TOKEN:
+                vendors.access_step(access=access, actor=lead, to=AccessState.REVOKED, note="Removed (demo history)")
+
+    @staticmethod
+    def _history_timeline(
+        incident: Incident, times: dict[str, datetime | None], techniques: list[str], actor: User
+    ) -> None:
+        """What happened, as the timeline tells it: the attacker's steps (with techniques), the
+        detection, containment and recovery. A milestone left out stays out of the timeline too."""
+        events: list[tuple[datetime | None, str, str, str]] = []
+        if times["attacker"] is not None:
+            first, last = times["attacker"], times["detected"] - timedelta(minutes=1)
+            for i, technique in enumerate(techniques):
+                at = first + (last - first) * i / len(techniques)
+                events.append((at, TimelineKind.ATTACKER, f"Attacker activity ({technique})", technique))
+        events.append((times["detected"], TimelineKind.DETECTION, "Detected", ""))
+        events.append((times["contained"], TimelineKind.CONTAINMENT, "Contained", ""))
+        events.append((times["resolved"], TimelineKind.RECOVERY, "Systems restored", ""))
+        for at, kind, title, technique in events:
+            if at is not None:
+                timeline.event_add(
+                    incident=incident, actor=actor, occurred_at=at, precision="minute", kind=kind, title=title,
+                    technique=technique, source="Demo history",
+                )  # fmt: skip
+
+    @staticmethod
+    def _history_status(incident: Incident, times: dict[str, datetime | None], still_open: bool, lead: User) -> None:
+        """Closed cases are closed (true positives, with a summary); open ones moved on as far as
+        their milestones go. Open escalations are acknowledged: the demo's one waiting page is the
+        ransomware incident's."""
+        if not still_open:
+            services.incident_close(
+                incident=incident, actor=lead, resolution=Resolution.TRUE_POSITIVE,
+                closing_summary="Handled; see the timeline (demo history).",
+            )  # fmt: skip
+            return
+        services.incident_transition(incident=incident, to=Status.INVESTIGATING, actor=lead)
+        if times["contained"] is not None:
+            services.incident_transition(incident=incident, to=Status.CONTAINED, actor=lead)
+        if Escalation.objects.filter(incident=incident, stopped_at__isnull=True).exists():
+            paging.incident_acknowledge(incident=incident, actor=lead, channel="web")
+
+    @staticmethod
+    def _history_backdate(incident: Incident, times: dict[str, datetime | None], target: SlaTarget) -> None:
+        """Move the incident, its escalation and its SLA clocks to when it happened. A clock is met
+        when its milestone came in time, breached at its due time otherwise (or when the case
+        closed without reaching it)."""
+        reported, closed = times["reported"], times["closed"]
+        Incident.objects.filter(pk=incident.pk).update(
+            created_at=reported, reported_at=reported, acknowledged_at=times["acknowledged"],
+            contained_at=times["contained"], resolved_at=times["resolved"], closed_at=closed,
+            updated_at=closed or times["contained"] or times["acknowledged"] or reported,
+        )  # fmt: skip
+        stopped = times["acknowledged"] or closed or reported
+        Escalation.objects.filter(incident=incident).update(started_at=reported, stopped_at=stopped, next_at=None)
+        for kind, within, reached in [
+            (SlaKind.ACKNOWLEDGE, target.acknowledge_within, times["acknowledged"]),
+            (SlaKind.CONTAIN, target.contain_within, times["contained"]),
+        ]:
+            due = reported + within
+            met = reached if reached is not None and reached <= due else None
+            breached = (
+                due if met is None and (reached is not None or closed is not None or due < timezone.now()) else None
+            )
+            SlaClock.objects.filter(incident=incident, kind=kind).update(due_at=due, met_at=met, breached_at=breached)
+
+    @staticmethod
+    def _history_alerts(
+        rng: random.Random, now: datetime, opened: list[tuple[Incident, dict[str, datetime | None]]], lead: User
+    ) -> None:
+        """Alerts over the whole period from a second SIEM: one promoted for each of a third of the
+        history's incidents (received just before their detection), the rest triaged as ignored,
+        so the triage queue stays the recent cases' own."""
+        siem, _ = api_key_create(name="sentinel-prod", scopes=["alerts:write"])
+        received = []
+        for n in range(160):
+            observed = now - timedelta(minutes=round(rng.uniform(60, HISTORY_DAYS * 24 * 60)))
+            severity = rng.choice(["info", "low", "low", "medium"])
+            alert = NormalizedAlert(
+                source_ref=f"hist-{n:03d}", title=f"Detection rule {n % 12 + 1} matched on wks-{n:03d}",
+                severity=severity, rule=f"Rule {n % 12 + 1}", host=f"wks-{n:03d}", observed_at=observed,
+            )  # fmt: skip
+            received.append(intake.Received(alert=alert, raw={"id": alert.source_ref}))
+        intake.alerts_ingest(received=received, source="sentinel-prod", format="sentinel", sender=siem.user)
+        alerts = list(Alert.objects.filter(source="sentinel-prod").order_by("source_ref"))
+        promoted = {n: incident for n, (incident, _) in enumerate(opened) if n % 3 == 0}
+        for n, alert in enumerate(alerts):
+            alert.received_at = alert.last_seen_at = alert.observed_at + timedelta(minutes=2)
+            alert.triaged_by = lead
+            if n in promoted:
+                incident, times = promoted[n], opened[n][1]
+                alert.observed_at = times["detected"] - timedelta(minutes=10)
+                alert.received_at = alert.last_seen_at = times["detected"] - timedelta(minutes=8)
+                alert.status, alert.incident, alert.triaged_at = AlertStatus.PROMOTED, incident, times["detected"]
+            else:
+                alert.status, alert.ignore_reason = AlertStatus.IGNORED, "Benign: known scanner (demo history)"
+                alert.triaged_at = alert.received_at + timedelta(minutes=30)
+        fields = ["observed_at", "received_at", "last_seen_at", "status", "incident", "triaged_by", "triaged_at",
+                  "ignore_reason"]  # fmt: skip
+        Alert.objects.bulk_update(alerts, fields, batch_size=500)
+
+    @staticmethod
+    def _history_clock(opened: list[tuple[Incident, dict[str, datetime | None]]], users: dict[str, User]) -> None:
+        """On the newest open case with personal data at stake, GDPR Art. 33 applies and its 72-hour
+        clock started 50 hours ago: due in 22 hours."""
+        incident = next(
+            i for i, _ in reversed(opened) if i.category == Category.DATA_EXFILTRATION and i.status != "closed"
+        )
+        regime = Regime.objects.get(slug="gdpr-art33")
+        register.assessment_decide(
+            incident=incident, regime=regime, decision=Applicability.APPLIES, actor=users["lead"],
+            reason="Uploaded files held employee records.",
+        )  # fmt: skip
+        register.clock_set(
+            incident=incident, regime=regime, stage="notification", start_event=StartEvent.AWARENESS,
+            started_at=timezone.now().replace(second=0, microsecond=0) - timedelta(hours=50), actor=users["lead"],
+            reason="Confirmed by the DLP review (demo history).",
+        )  # fmt: skip
