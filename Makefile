@@ -60,7 +60,9 @@ bench: $(VENV)/.installed
 	timeline=$$?; \
 	$(BIN)/python benchmarks/intake.py; \
 	intake=$$?; \
-	$(BIN)/python benchmarks/escalation.py && exit $$(( incidents || evidence || timeline || intake ))
+	$(BIN)/python benchmarks/escalation.py; \
+	escalation=$$?; \
+	$(BIN)/python benchmarks/dashboard.py && exit $$(( incidents || evidence || timeline || intake || escalation ))
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

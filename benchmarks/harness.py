@@ -230,3 +230,45 @@ def verified_login(client: Any, user: Any) -> None:
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
+
+
+def request_headers(auth: str, creds: dict[str, str]) -> dict[str, str]:
+    """Headers for ``auth``: "api_key" (``creds["api_key"]``), "session" (``creds["cookie"]``) or none."""
+    if auth == "api_key":
+        return {"Accept": "application/json", "Authorization": f"Api-Key {creds['api_key']}"}
+    if auth == "session":
+        return {"Accept": "text/html", "Cookie": creds["cookie"]}
+    return {}
+
+
+def round_robin(
+    port: int,
+    eps: dict[str, tuple[str, str]],
+    creds: dict[str, str],
+    *,
+    warmup: int,
+    requests: int,
+    timeout: float = 60,
+) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """GET each endpoint (key → (path, auth)) in turn on one kept-alive connection, ``warmup``
+    untimed rounds then ``requests`` timed ones: client-side times (ms) and body sizes per key.
+    Exits on any answer but 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    samples: dict[str, list[float]] = {key: [] for key in eps}
+    sizes: dict[str, int] = {}
+    try:
+        for round_ in range(warmup + requests):
+            for key, (path, auth) in eps.items():
+                start = time.perf_counter()
+                conn.request("GET", path, headers=request_headers(auth, creds))
+                response = conn.getresponse()
+                body = response.read()
+                elapsed = (time.perf_counter() - start) * 1000
+                if response.status != 200:
+                    sys.exit(f"bench: GET {path} answered {response.status}: {body[:300]!r}")
+                if round_ >= warmup:
+                    samples[key].append(elapsed)
+                    sizes[key] = len(body)
+    finally:
+        conn.close()
+    return samples, sizes

@@ -38,6 +38,8 @@ from harness import (
     loadavg,
     machine_info,
     recreate_database,
+    request_headers,
+    round_robin,
     server_info,
     start_gunicorn,
     stop,
@@ -126,14 +128,6 @@ def credentials(lead: Any) -> dict[str, str]:
     return {"api_key": raw_key, "cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"}
 
 
-def headers(auth: str, creds: dict[str, str]) -> dict[str, str]:
-    if auth == "api_key":
-        return {"Accept": "application/json", "Authorization": f"Api-Key {creds['api_key']}"}
-    if auth == "session":
-        return {"Accept": "text/html", "Cookie": creds["cookie"]}
-    return {}
-
-
 def count_queries(eps: dict[str, tuple[str, str]], creds: dict[str, str]) -> dict[str, int]:
     from django.db import connection
     from django.test import Client
@@ -143,7 +137,7 @@ def count_queries(eps: dict[str, tuple[str, str]], creds: dict[str, str]) -> dic
     client.cookies.load(creds["cookie"])
     counts = {}
     for key, (path, auth) in eps.items():
-        extra = {k: v for k, v in headers(auth, creds).items() if k != "Cookie"}
+        extra = {k: v for k, v in request_headers(auth, creds).items() if k != "Cookie"}
         client.get(path, headers=extra)
         with CaptureQueriesContext(connection) as ctx:
             response = client.get(path, headers=extra)
@@ -154,24 +148,7 @@ def count_queries(eps: dict[str, tuple[str, str]], creds: dict[str, str]) -> dic
 
 def timed(port: int, eps: dict[str, tuple[str, str]], creds: dict[str, str]) -> dict[str, dict[str, float]]:
     """Round-robin over the endpoints on one kept-alive connection: medians and p95 in ms."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    samples: dict[str, list[float]] = {key: [] for key in eps}
-    sizes: dict[str, int] = {}
-    try:
-        for round_ in range(WARMUP + REQUESTS):
-            for key, (path, auth) in eps.items():
-                start = time.perf_counter()
-                conn.request("GET", path, headers=headers(auth, creds))
-                response = conn.getresponse()
-                body = response.read()
-                elapsed = (time.perf_counter() - start) * 1000
-                if response.status != 200:
-                    sys.exit(f"bench: GET {path} answered {response.status}: {body[:300]!r}")
-                if round_ >= WARMUP:
-                    samples[key].append(elapsed)
-                    sizes[key] = len(body)
-    finally:
-        conn.close()
+    samples, sizes = round_robin(port, eps, creds, warmup=WARMUP, requests=REQUESTS, timeout=60)
     return {
         key: {
             "median_ms": round(statistics.median(values), 2),
@@ -279,7 +256,7 @@ def timed_export(port: int, path: str, creds: dict[str, str], runs: int = 5) -> 
     for _ in range(runs):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         start = time.perf_counter()
-        conn.request("GET", path, headers=headers("session", creds))
+        conn.request("GET", path, headers=request_headers("session", creds))
         response = conn.getresponse()
         body = response.read()
         best = min(best, time.perf_counter() - start)
