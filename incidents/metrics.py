@@ -572,19 +572,18 @@ def _alerts(visible: QuerySet[Incident], period: Period, buckets: list[date]) ->
     """Alerts received in the period per bucket, and how many of them became incident work
     (promoted to a new incident or linked to one). Alerts of incidents the viewer may not see are
     not counted; alerts still in triage (no incident) are."""
-    rows = (
-        Alert.objects.filter(received_at__gte=period.start, received_at__lt=period.end)
-        .filter(Q(incident__isnull=True) | Q(incident__in=visible))
-        .annotate(b=_bucket(period, "received_at"))
-        .values("b")
-        .annotate(
-            # Not COUNT(id): only the index's columns (received_at, status, incident), so that the
-            # index answers alone (an index-only scan; status is never NULL).
-            received=Count("*"),
-            promoted=Count("status", filter=Q(status__in=[AlertStatus.PROMOTED, AlertStatus.LINKED])),
+    became_work = [AlertStatus.PROMOTED, AlertStatus.LINKED]
+    if connection.vendor == "postgresql":
+        rows = _alert_rows_postgresql(visible, period, became_work)
+    else:
+        rows = (
+            Alert.objects.filter(received_at__gte=period.start, received_at__lt=period.end)
+            .filter(Q(incident__isnull=True) | Q(incident__in=visible))
+            .annotate(b=_bucket(period, "received_at"))
+            .values("b")
+            .annotate(received=Count("*"), promoted=Count("status", filter=Q(status__in=became_work)))
+            .order_by()
         )
-        .order_by()
-    )
     counts = {_as_date(row["b"]): row for row in rows}
     trend = [
         {
@@ -595,6 +594,42 @@ def _alerts(visible: QuerySet[Incident], period: Period, buckets: list[date]) ->
         for day in buckets
     ]
     return trend, sum(row["received"] for row in trend), sum(row["promoted"] for row in trend)
+
+
+def _alert_rows_postgresql(visible: QuerySet[Incident], period: Period, became_work: list[str]) -> list[dict]:
+    """The same rows as the ORM's query, in an order PostgreSQL runs well on a million alerts:
+    count the period's alerts per (bucket, incident) from alert_received_idx alone (an index-only
+    scan; a few thousand groups), then keep the groups whose incident ``visible`` holds, probing
+    it by primary key for each group (a LATERAL … LIMIT 1). Written as ``incident IN (visible)``,
+    PostgreSQL hashes every visible incident first: a scan of the whole incident table."""
+    visible_sql, visible_params = visible.order_by().values("id").query.sql_with_params()
+    sql = f"""
+        WITH g AS MATERIALIZED (
+            SELECT DATE_TRUNC(%s, a.received_at AT TIME ZONE %s) AS b, a.incident_id,
+                   COUNT(*) AS received, COUNT(*) FILTER (WHERE a.status = ANY(%s)) AS promoted
+            FROM {Alert._meta.db_table} a
+            WHERE a.received_at >= %s AND a.received_at < %s
+            GROUP BY 1, 2
+        )
+        SELECT g.b, SUM(g.received)::bigint AS received, SUM(g.promoted)::bigint AS promoted
+        FROM g
+        LEFT JOIN LATERAL (
+            SELECT 1 AS seen FROM ({visible_sql}) v WHERE v.id = g.incident_id LIMIT 1
+        ) shown ON TRUE
+        WHERE g.incident_id IS NULL OR shown.seen IS NOT NULL
+        GROUP BY g.b
+    """  # noqa: S608 - table name from the model, the visible incidents' SQL from the ORM, values as parameters
+    params = [
+        period.bucket,
+        timezone.get_current_timezone_name(),
+        list(became_work),
+        period.start,
+        period.end,
+        *visible_params,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [{"b": b, "received": received, "promoted": promoted} for b, received, promoted in cursor.fetchall()]
 
 
 def _top_categories(in_period: QuerySet[Incident]) -> list[dict]:
