@@ -97,32 +97,28 @@ REFUSED_EMPTY = [
 ]
 
 
+def _rows(incident) -> tuple[int, ...]:
+    """What a write to a case would add to: findings, tasks, members, holds, evidence, indicators,
+    vendors' involvements, timeline events."""
+    return (
+        Finding.objects.count(),
+        incident.tasks.count(),
+        Membership.objects.count(),
+        LegalHold.objects.count(),
+        incident.evidence.count(),
+        Indicator.objects.count(),
+        VendorInvolvement.objects.count(),
+        TimelineEvent.objects.count(),
+    )
+
+
 @pytest.mark.parametrize(("route", "persona"), REFUSED_EMPTY)
 def test_a_refused_person_posting_an_empty_form_gets_403_and_nothing_changes(request, login, incident, route, persona):
     person = request.getfixturevalue(persona)
-    before = (
-        Finding.objects.count(),
-        incident.tasks.count(),
-        Membership.objects.count(),
-        LegalHold.objects.count(),
-        incident.evidence.count(),
-        Indicator.objects.count(),
-        VendorInvolvement.objects.count(),
-        TimelineEvent.objects.count(),
-    )
+    before = _rows(incident)
     response = login(person).post(reverse(route, args=[incident.reference]), {})
     assert response.status_code == 403
-    after = (
-        Finding.objects.count(),
-        incident.tasks.count(),
-        Membership.objects.count(),
-        LegalHold.objects.count(),
-        incident.evidence.count(),
-        Indicator.objects.count(),
-        VendorInvolvement.objects.count(),
-        TimelineEvent.objects.count(),
-    )
-    assert after == before
+    assert _rows(incident) == before
     current = Incident.objects.get(pk=incident.pk)
     assert (current.status, current.version, current.acknowledged_at) == (Status.NEW, 1, None)
 

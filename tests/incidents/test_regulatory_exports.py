@@ -3,15 +3,15 @@ body, and the privilege marking while — and only while — it is not sent."""
 
 from __future__ import annotations
 
-import base64
 import re
-import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from incidents.models import Notice, Regime
 from incidents.regulatory import exports, services
+
+from ..pdf_support import pdf_text
 
 MARKING = "Privileged & confidential — prepared at the direction of counsel"
 
@@ -99,25 +99,10 @@ def test_html_is_marked_while_draft_and_not_after_sent(draft, lead):
     assert "<dt>Sent</dt><dd>2026-01-06 10:00 UTC to CNIL via Portal</dd>" in html
 
 
-def _pdf_text(pdf: bytes) -> bytes:
-    """Every stream of the PDF decoded (ReportLab writes /ASCII85Decode /FlateDecode), by hand:
-    pypdf is not installed."""
-    out = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\n?endstream", pdf, re.S):
-        data = match.group(1).strip()
-        if data.endswith(b"~>"):
-            data = base64.a85decode(data[:-2])
-        try:
-            out.append(zlib.decompress(data))
-        except zlib.error:
-            out.append(data)
-    return b"\n".join(out)
-
-
 def test_pdf_marking_appears_only_while_privileged(draft, lead):
     pdf = exports.notice_pdf(draft)
     assert pdf.startswith(b"%PDF-1.") and pdf.rstrip().endswith(b"%%EOF")
-    text = _pdf_text(pdf)
+    text = pdf_text(pdf)
     assert b"Privileged & confidential" in text
     assert b"What happened" in text and b"one" in text
     # The body's HTML is text, not markup (drawn in pieces: join the pieces of one line).
@@ -126,7 +111,7 @@ def test_pdf_marking_appears_only_while_privileged(draft, lead):
     sent = services.notice_send(
         notice=draft, actor=lead, sent_at=datetime(2026, 1, 6, 10, 0, tzinfo=UTC), channel="Portal", recipient="CNIL"
     )
-    text = _pdf_text(exports.notice_pdf(sent))
+    text = pdf_text(exports.notice_pdf(sent))
     assert b"Privileged" not in text
     assert b"CNIL" in text
 

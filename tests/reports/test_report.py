@@ -3,9 +3,7 @@ how many queries, and that the PDFs are PDFs (the brief on exactly one page)."""
 
 from __future__ import annotations
 
-import base64
 import re
-import zlib
 
 import pytest
 from django.db import connection
@@ -16,6 +14,8 @@ from accounts.models import AuditEntry
 from incidents import services as incident_services
 from incidents.indicators import services as indicator_services
 from timeline import services as timeline_services
+
+from ..pdf_support import pdf_text
 
 SHA = "d3e0bf69f864c5014323959d6e0d5c2c38fdb4aeb973987718d475c985b2bf38"
 
@@ -28,20 +28,6 @@ def pdf_pages(pdf: bytes) -> int:
     """Page objects in the PDF (pypdf is not installed): ReportLab writes each page's dictionary
     uncompressed as ``/Type /Page``; the page tree is ``/Type /Pages``."""
     return len(re.findall(rb"/Type /Page(?![s\w])", pdf))
-
-
-def pdf_text(pdf: bytes) -> bytes:
-    """Every stream of the PDF decoded (ReportLab writes /ASCII85Decode /FlateDecode)."""
-    out = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\n?endstream", pdf, re.S):
-        data = match.group(1).strip()
-        if data.endswith(b"~>"):
-            data = base64.a85decode(data[:-2])
-        try:
-            out.append(zlib.decompress(data))
-        except zlib.error:
-            out.append(data)
-    return b"\n".join(out)
 
 
 def assert_pdf(response) -> bytes:
