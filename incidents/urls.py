@@ -128,6 +128,11 @@ urlpatterns = [
     path("vendors/<int:vendor_id>/edit/", vendor_views.vendor_edit, name="vendor-edit"),
     path("incidents/<reference:reference>/vendors/", vendor_views.involvement_add, name="vendor-add"),
     path(
+        "incidents/<reference:reference>/vendors/choices/",
+        vendor_views.involvement_choices,
+        name="vendor-choices",
+    ),
+    path(
         "incidents/<reference:reference>/vendors/<int:involvement_id>/",
         vendor_views.involvement_change,
         name="vendor-involvement",

@@ -1180,6 +1180,7 @@ MATRIX: dict[str, dict[str, Grid]] = {
     "incidents:vendor-known-access": {"POST": REGISTRY_EDIT_POST},
     "incidents:vendor-edit": {"GET": REGISTRY_EDIT_PAGE, "POST": REGISTRY_EDIT_POST},
     "incidents:vendor-add": {"POST": WORK_POST},
+    "incidents:vendor-choices": {"GET": WORK_PAGE},
     "incidents:vendor-involvement": {"POST": WORK_POST},
     "incidents:vendor-remove": {"POST": WORK_POST},
     "incidents:regulatory-decide": {"POST": COUNSEL_DECIDES_POST},

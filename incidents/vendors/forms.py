@@ -55,7 +55,11 @@ class VendorForm(forms.Form):
 
 
 class InvolvementForm(forms.Form):
-    vendor = forms.ModelChoiceField(queryset=Vendor.objects.none(), empty_label="Pick a vendor from the registry")
+    # Drawn by templates/incidents/_vendor_choices.html as a searchable radio list
+    # (``selectors.vendor_choice_page``), never as a select of the whole registry.
+    vendor = forms.ModelChoiceField(
+        queryset=Vendor.objects.none(), error_messages={"required": "Pick a vendor from the registry."}
+    )
     role = forms.ChoiceField(choices=VendorRole.choices, initial=VendorRole.AFFECTED)
     vendor_reference = forms.CharField(
         label="Their reference",

@@ -3,7 +3,7 @@ inside the page) and the involvement views (which render it alone after an htmx 
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from django.http import HttpRequest
@@ -63,9 +63,12 @@ def panel_context(
     viewer = request.user
     manages = may(viewer, Action.MANAGE_VENDORS, incident)
     if vendor_form is None and manages:
-        # Its choices are one query, run only where the form is drawn.
         vendor_form = InvolvementForm(choices=selectors.vendor_choices(incident=incident))
+    chosen = vendor_form["vendor"].value() if vendor_form is not None and vendor_form.is_bound else None
     return {
+        # Lazy: the first few vendors to pick from (one query where the form is drawn); the form
+        # searches the rest (``views.involvement_choices``).
+        "vendor_choice_page": partial(selectors.vendor_choice_page, incident=incident, chosen=chosen),
         "vendors": InvolvementList(viewer, incident),
         "may_answer_questions": may(viewer, Action.ANSWER_VENDOR_QUESTIONS, incident),
         "vendor_form": vendor_form if manages else None,

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -174,3 +174,29 @@ def vendor_choices(*, incident: Incident) -> QuerySet[Vendor]:
     """The add form's choices: the registry minus vendors already on ``incident``."""
     on_it = VendorInvolvement.objects.filter(incident=incident, vendor=OuterRef("pk"))
     return Vendor.objects.filter(~Exists(on_it))
+
+
+CHOICES_SHOWN = 10
+
+
+class ChoicePage(NamedTuple):
+    vendors: list[Vendor]
+    more: bool  # more vendors match than are shown: type more of the name
+
+
+def vendor_choice_page(*, incident: Incident, text: str = "", chosen: Any = None) -> ChoicePage:
+    """The add form's radio list: the first ``CHOICES_SHOWN`` choices whose name contains
+    ``text`` (all of them without), by name, and whether more match. The registry can hold
+    thousands of vendors: the incident page shows a few and the form searches the rest
+    (``involvement_choices``), one query either way. ``chosen`` (a vendor id a refused form
+    posted) comes first, so a form shown again keeps the pick."""
+    choices = vendor_choices(incident=incident).only("id", "name")
+    matching = choices.filter(name__icontains=text) if text else choices
+    page = list(matching[: CHOICES_SHOWN + 1])
+    more = len(page) > CHOICES_SHOWN
+    page = page[:CHOICES_SHOWN]
+    if chosen not in (None, "") and str(chosen).isdigit() and all(str(v.pk) != str(chosen) for v in page):
+        picked = choices.filter(pk=int(chosen)).first()
+        if picked is not None:
+            page = [picked, *page[: CHOICES_SHOWN - 1]]
+    return ChoicePage(page, more)

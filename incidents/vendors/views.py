@@ -228,6 +228,17 @@ def involvement_add(request: HttpRequest, reference: str) -> HttpResponseBase:
     return _answer(request, incident, saved=None, error=error, vendor_form=form)
 
 
+@login_required
+@require_safe
+def involvement_choices(request: HttpRequest, reference: str) -> HttpResponse:
+    """``GET /incidents/<ref>/vendors/choices/?q=``: the add form's radio list for what was typed
+    (``selectors.vendor_choice_page``), for those who may add vendors to the incident."""
+    incident = case_views._visible_or_404(request.user, reference, needs=Action.MANAGE_VENDORS)
+    text = request.GET.get("q", "").replace("\x00", "").strip()[:200]
+    page = selectors.vendor_choice_page(incident=incident, text=text)
+    return render(request, "incidents/_vendor_choices.html", {"page": page, "text": text})
+
+
 def _involvement_or_404(request: HttpRequest, reference: str, involvement_id: int, *, needs: Action) -> Any:
     """The involvement the viewer sees (else 404), then the rule for what the view does (else
     403), before the body is looked at: as ``incidents.views._visible_or_404`` with ``needs``."""

@@ -24,11 +24,16 @@ def test_a_lead_closes_the_entry_point_vendors_token_and_contains(
     incident = make_incident(opened_by=lead, lead=lead, title="Contractor CI token used to pull model weights")
     services.incident_transition(incident=incident, to=Status.INVESTIGATING, actor=lead)
     vendors.vendor_create(actor=admin, name="Northwind Data Labs", tier="critical")
+    vendors.vendor_create(actor=admin, name="Contoso Forensics", tier="medium")
 
     log_in(lead.username, PASSWORD)
     page.goto(incident.get_absolute_url())
     panel = page.locator("#vendors-panel")
-    panel.get_by_label("Vendor", exact=True).select_option(label="Northwind Data Labs")
+    # The add form searches the registry as you type and offers what matches as radio buttons.
+    panel.get_by_label("Vendor", exact=True).fill("north")
+    expect(panel.locator("#vendor-add-choices li")).to_have_count(1)
+    panel.get_by_label("Northwind Data Labs").check()
+    screenshot("00-vendor-search")
     panel.get_by_label("As").select_option("entry_point")
     panel.get_by_role("button", name="Add vendor").click()
     expect(panel.locator(".notice")).to_have_text("Added Northwind Data Labs as entry point.")

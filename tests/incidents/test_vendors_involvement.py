@@ -4,6 +4,8 @@ and what a vendor collaborator may know (their own company's involvement, nothin
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
@@ -201,11 +203,63 @@ def test_entries_about_vendors_are_hidden_from_vendor_collaborators(login, vendo
 
 
 # --- The incident page's panel ----------------------------------------------------------------
+def choice_names(html: str) -> list[str]:
+    return re.findall(r'<input type="radio" name="vendor" value="\d+" required(?: checked)?> ([^<]+)</label>', html)
+
+
+class TestChoices:
+    """The add form shows a few registry vendors as radio buttons and searches the rest
+    (``GET …/vendors/choices/?q=``): a registry of thousands is never drawn into the page."""
+
+    @pytest.fixture
+    def registry(self, admin, northwind, contoso):
+        for n in range(12):
+            services.vendor_create(actor=admin, name=f"Acme Supplier {n:02}", tier="low")
+
+    def test_the_page_shows_the_first_ten_by_name_and_says_there_are_more(self, login, lead, incident, registry):
+        page = login(lead).get(incident.get_absolute_url()).content.decode()
+
+        assert choice_names(page) == [f"Acme Supplier {n:02}" for n in range(10)]
+        assert "More vendors match: type more of the name." in page
+
+    def test_search_finds_by_part_of_the_name_and_leaves_out_vendors_on_the_incident(
+        self, login, lead, incident, registry, northwind, contoso
+    ):
+        services.involvement_add(incident=incident, vendor=contoso, actor=lead, role=VendorRole.SUPPORTING)
+        client = login(lead)
+        url = f"/incidents/{incident.reference}/vendors/choices/"
+
+        assert choice_names(client.get(url, {"q": "WIND"}).content.decode()) == ["Northwind MSP"]
+        assert choice_names(client.get(url, {"q": "supplier 1"}).content.decode()) == [
+            "Acme Supplier 10",
+            "Acme Supplier 11",
+        ]
+        assert choice_names(client.get(url, {"q": "contoso"}).content.decode()) == []  # already on it
+        assert "No vendor left to add matches “contoso”." in client.get(url, {"q": "contoso"}).content.decode()
+        assert choice_names(client.get(url, {"q": "n\x00orth"}).content.decode()) == ["Northwind MSP"]
+
+    def test_a_refused_form_keeps_the_pick(self, login, lead, incident, registry, northwind):
+        response = login(lead).post(
+            f"/incidents/{incident.reference}/vendors/",
+            {"vendor": northwind.pk, "role": "villain"},
+            **HTMX,
+        )
+
+        html = response.content.decode()
+        assert f'value="{northwind.pk}" required checked> Northwind MSP' in html
+        assert choice_names(html)[0] == "Northwind MSP"
+
+    def test_only_those_who_add_vendors_may_search(self, login, executive, outsider, incident, restricted_incident):
+        assert login(executive).get(f"/incidents/{incident.reference}/vendors/choices/").status_code == 403
+        assert login(outsider).get(f"/incidents/{restricted_incident.reference}/vendors/choices/").status_code == 404
+
+
 class TestPanel:
     def test_add_change_remove_with_htmx(self, login, lead, incident, northwind):
         client = login(lead)
         page = client.get(incident.get_absolute_url()).content.decode()
-        assert 'id="vendors-panel"' in page and "Pick a vendor from the registry" in page
+        assert 'id="vendors-panel"' in page and 'id="vendor-add-search"' in page
+        assert f'<input type="radio" name="vendor" value="{northwind.pk}" required> Northwind MSP' in page
         added = client.post(
             f"/incidents/{incident.reference}/vendors/",
             {"vendor": northwind.pk, "role": "entry_point", "vendor_reference": "NW-7"},
