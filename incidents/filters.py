@@ -147,13 +147,16 @@ class IncidentFilter(django_filters.FilterSet):
         help_text="Reference (42, 2026-0042, IR-2026-0042), title, summary, findings and tags; "
         "ranked by relevance unless ordering is given.",
     )
-    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
+    # distinct=False: the incident's own column, no join to duplicate a row. django-filter's default
+    # (SELECT DISTINCT) sorted every matching row, all columns, before the LIMIT: 60 ms for
+    # ?severity=critical&severity=high at 100,000 incidents instead of an index scan's 1 ms.
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices, distinct=False)
     include_closed = django_filters.BooleanFilter(
         method="filter_include_closed",
         label="Include closed incidents",
         help_text=INCLUDE_CLOSED_HELP,
     )
-    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
+    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices, distinct=False)
     category = django_filters.ChoiceFilter(choices=Category.choices)
     tag = TagFilter(label="Tag", help_text=TAG_FILTER_HELP)
     lead = django_filters.CharFilter(field_name="lead__username", label="Lead (username)", max_length=150)

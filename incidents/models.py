@@ -147,6 +147,15 @@ _CONTAINED = ("contained", "eradicated", "recovered")
 _UNRESOLVED = ("new", "triage", "investigating", "contained", "eradicated")
 
 
+class IncidentManager(models.Manager["Incident"]):
+    """Leaves the stored search documents (``search_*``) in the database: only SQL reads them
+    (``incidents/search.py``), they can be larger than the rest of the row, and a ``save()`` of an
+    instance that loaded them would write back copies that a concurrent refresh made stale."""
+
+    def get_queryset(self) -> models.QuerySet[Incident]:
+        return super().get_queryset().defer("search_document", "search_findings", "search_internal")
+
+
 class Incident(models.Model):
     reference = models.CharField(max_length=20, unique=True, editable=False)
     title = models.CharField(max_length=200)
@@ -198,6 +207,8 @@ class Incident(models.Model):
     search_document = SearchVectorField(null=True, editable=False)
     search_findings = SearchVectorField(null=True, editable=False)
     search_internal = SearchVectorField(null=True, editable=False)
+
+    objects = IncidentManager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

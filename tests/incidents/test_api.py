@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role, User
 from incidents import services
-from incidents.models import Category, Finding, Incident, Membership, Severity, Status, Task
+from incidents.models import Category, Finding, Incident, Membership, Playbook, Severity, Status, Task
 from tests.factories import UserFactory, make_incident
 
 pytestmark = pytest.mark.django_db
@@ -122,6 +122,19 @@ def test_list_filters(api, cases, outsider, query, expected):
     assert refs(response) == [cases[name].reference for name in expected]
 
 
+def test_choosing_several_values_reads_no_duplicates_away(api, cases, outsider, django_assert_num_queries):
+    """Several statuses or severities filter the incident's own column: no SELECT DISTINCT (which
+    sorted every match, all columns, before the page's LIMIT)."""
+    client = api("incidents:read", user=outsider)
+    client.get(LIST)  # the key's first use stamps last_used_at
+
+    with django_assert_num_queries(3) as captured:
+        response = client.get(f"{LIST}?severity=critical&severity=low&status=new&status=triage")
+
+    assert refs(response) == [cases["vendor"].reference, cases["ransomware"].reference]
+    assert "DISTINCT" not in captured.captured_queries[1]["sql"]
+
+
 def test_list_search_by_exact_reference(api, cases, outsider):
     reference = cases["vendor"].reference
 
@@ -187,6 +200,49 @@ def test_list_rows_leave_the_summary_to_the_detail(api, cases, lead):
     row = api("incidents:read", user=lead).get(LIST).json()["results"][0]
     assert "summary" not in row and "summary_html" not in row
     assert row["title"] == "Board member mailbox accessed"
+
+
+def test_list_items_are_the_detail_without_its_summaries(api, lead, responder, outsider):
+    """The list builds its items from ``values()`` (``incidents.api.IncidentListRows``), the
+    detail from the model through ``IncidentSerializer``: each list item must be the detail minus
+    the summaries, field for field and in the same order, whatever the row holds."""
+    hidden = make_incident(opened_by=lead, lead=lead, title="Restricted original", restricted=True)
+    shown = make_incident(opened_by=lead, lead=lead, title="Visible original", records_affected=1200)
+    from_playbook = services.incident_open(
+        opened_by=lead,
+        playbook=Playbook.objects.get(slug="third-party-compromise"),
+        title="Opened from a playbook",
+        tags=["VPN", "contractor", "apt-29"],
+        personal_data=True,
+    )
+    no_lead = make_incident(opened_by=responder, title="Nobody leads this yet")
+    services.incident_close(incident=no_lead, actor=responder, resolution="false_positive")
+    dup_of_hidden = make_incident(opened_by=lead, lead=lead, title="Duplicate of the restricted one")
+    services.incident_close(incident=dup_of_hidden, actor=lead, resolution="duplicate", duplicate_of=hidden.reference)
+    dup_of_shown = make_incident(opened_by=lead, lead=lead, title="Duplicate of the visible one")
+    services.incident_close(incident=dup_of_shown, actor=lead, resolution="duplicate", duplicate_of=shown.reference)
+
+    for viewer in (lead, outsider):
+        client = api("incidents:read", user=viewer)
+        items = client.get(LIST).json()["results"]
+        assert items, viewer
+        for item in items:
+            whole = client.get(detail(item["reference"])).json()
+            expected = {k: v for k, v in whole.items() if k not in {"summary", "summary_html", "closing_summary"}}
+            assert list(item.items()) == list(expected.items())
+
+    by_ref = {row["reference"]: row for row in api("incidents:read", user=outsider).get(LIST).json()["results"]}
+    assert by_ref[dup_of_hidden.reference]["duplicate_of"] is None  # the outsider may not see the original
+    assert by_ref[dup_of_shown.reference]["duplicate_of"] == shown.reference
+    assert by_ref[dup_of_shown.reference]["resolution"] == "duplicate"
+    assert by_ref[no_lead.reference]["lead"] is None
+    assert by_ref[no_lead.reference]["allowed_transitions"] == ["investigating"]  # reopening
+    assert by_ref[from_playbook.reference]["tags"] == ["apt-29", "contractor", "vpn"]
+    assert by_ref[from_playbook.reference]["playbook"] == "third-party-compromise"
+    assert by_ref[from_playbook.reference]["personal_data"] is True
+    assert by_ref[shown.reference]["records_affected"] == 1200
+    assert by_ref[shown.reference]["closed_at"] is None
+    assert by_ref[shown.reference]["created_at"].endswith("Z")
 
 
 def test_list_query_count_does_not_grow_with_page_size(api, admin, lead, responder, django_assert_num_queries):
