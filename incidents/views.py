@@ -13,7 +13,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -45,6 +44,7 @@ from .forms import (
 )
 from .indicators.panel import panel_context as indicator_panel_context
 from .models import OPEN_TASK_STATUSES, Category, Incident, Playbook, Severity, Status, Task, VendorInvolvement
+from .pagination import CappedPaginator
 from .permissions import (
     OPEN_REFUSAL,
     Action,
@@ -138,7 +138,8 @@ def incident_list(request: HttpRequest) -> HttpResponse:
             valid.pop(name, None)
         queryset = selectors.incident_filter(viewer=request.user, filters=valid).qs
     queryset = queryset.annotate(tag_names=filters.TagNames())
-    page = Paginator(queryset, settings.INCIDENT_PAGE_SIZE).get_page(request.GET.get("page"))
+    asked = request.GET.get("page")
+    page = CappedPaginator(queryset, settings.INCIDENT_PAGE_SIZE, asked=asked).get_page(asked)
     return render(
         request,
         "incidents/list.html",

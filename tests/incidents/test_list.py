@@ -14,7 +14,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents import services
+from incidents import pagination, services
 from incidents.models import Incident, ReferenceCounter
 from tests.factories import make_incident
 
@@ -235,6 +235,27 @@ def test_page_shows_open_incidents_unless_closed_ones_are_included(login, lead, 
     assert "6 incidents" in included.text
     assert 'Open and closed incidents. <a href="?include_closed=false">Open only</a>' in included.text
     assert page_refs(open_only) == page_refs(default)
+
+
+def test_the_count_stops_a_few_pages_past_the_one_asked_for(login, lead, board, settings, monkeypatch):
+    """Counting every match on every page view cost more than the page at 100,000 incidents: the
+    list counts up to ``COUNT_AT_LEAST`` rows or ``PAGES_AHEAD`` pages past the one asked, and
+    says "+" when there are more. Here: 2 per page, at least 3 rows, 1 page ahead; 5 open."""
+    monkeypatch.setattr(pagination, "COUNT_AT_LEAST", 3)
+    monkeypatch.setattr(pagination, "PAGES_AHEAD", 1)
+    settings.INCIDENT_PAGE_SIZE = 2
+    client = login(lead)
+
+    first = client.get(PAGE)
+    last = client.get(PAGE, {"page": 3})
+
+    assert page_refs(first) == [ref(6), ref(5)]
+    assert "4+ open incidents" in first.text  # counted to 4 (2 pages) + 1
+    assert "Page 1 of 2+" in first.text
+    assert 'href="?page=2">Next' in first.text
+    assert page_refs(last) == [ref(2)]
+    assert "5 open incidents" in last.text  # page 3 counts to 8: all of them
+    assert "Page 3 of 3" in last.text
 
 
 def test_including_closed_keeps_the_other_filters_and_the_sort(login, lead, board):
