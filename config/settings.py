@@ -3,7 +3,7 @@
 Development defaults are safe and need nothing installed (SQLite, eager Celery). With
 ``DJANGO_ENV=production`` the process refuses to start without a real ``SECRET_KEY`` and
 turns on every transport-security setting that ``manage.py check --deploy`` asks for.
-Every variable is listed in README.md.
+Every variable is listed in docs/operations.md (a test keeps the table complete).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import hashlib
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -146,25 +147,65 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+# --- Database ---------------------------------------------------------------------------------
+# psycopg's connection pool (Django's OPTIONS["pool"]): each process keeps up to
+# DATABASE_POOL_MAX_SIZE connections and lends one per request, instead of each gunicorn thread
+# holding its own persistent one. Django refuses a pool with persistent connections, so the pool
+# forces CONN_MAX_AGE to 0 (the pool, not the request, then decides when a connection closes).
+DATABASE_POOL = env_bool("DATABASE_POOL", False)
+DATABASE_POOL_MIN_SIZE = env_int("DATABASE_POOL_MIN_SIZE", 2)
+# Default: GUNICORN_THREADS' default, one connection per thread of a worker process.
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 4)
+if DATABASE_POOL and not 0 <= DATABASE_POOL_MIN_SIZE <= DATABASE_POOL_MAX_SIZE:
+    raise ImproperlyConfigured("DATABASE_POOL_MIN_SIZE must be 0 or more, and at most DATABASE_POOL_MAX_SIZE")
+if DATABASE_POOL and DATABASE_POOL_MAX_SIZE < 1:
+    raise ImproperlyConfigured("DATABASE_POOL_MAX_SIZE must be 1 or more")
+# PgBouncer in transaction mode hands each transaction to any server connection, so a named
+# cursor (QuerySet.iterator() in the CSV and audit exports, verify_audit) would vanish between
+# fetches: Django then fetches iterators in chunks with client-side cursors instead.
+DATABASE_DISABLE_SERVER_SIDE_CURSORS = env_bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", False)
+
+
+def _database(url: str) -> dict[str, Any]:
+    """One ``DATABASES`` entry from a URL, with the options every alias shares (the primary and
+    its replica must behave alike: same pool, cursors and JIT rule)."""
+    database = dj_database_url.parse(
+        url,
+        conn_max_age=0 if DATABASE_POOL else env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
-}
-# No JIT compilation: this app's queries are short, and PostgreSQL prices some of them (a COUNT
-# over the visibility rule) above jit_above_cost, then spends ~60 ms compiling to save less.
-# Options already in DATABASE_URL (…?options=-c%20…) are kept; DATABASE_JIT=true leaves the
-# server's setting alone.
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not env_bool("DATABASE_JIT", False):
-    _options = DATABASES["default"].setdefault("OPTIONS", {})
-    _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
-# SQLite (make run): the server and run_sweeper write from two processes. Wait for the other's
-# write lock rather than failing at once, and take it at the start of each transaction so two
-# readers never deadlock upgrading to writers (Django's documented remedy).
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+    options = database.setdefault("OPTIONS", {})
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        # No JIT compilation: this app's queries are short, and PostgreSQL prices some of them (a
+        # COUNT over the visibility rule) above jit_above_cost, then spends ~60 ms compiling to
+        # save less. Options already in the URL (…?options=-c%20…) are kept; DATABASE_JIT=true
+        # leaves the server's setting alone.
+        if not env_bool("DATABASE_JIT", False):
+            options["options"] = f"{options.get('options', '')} -c jit=off".strip()
+        if DATABASE_POOL:
+            options["pool"] = {"min_size": DATABASE_POOL_MIN_SIZE, "max_size": DATABASE_POOL_MAX_SIZE}
+        database["DISABLE_SERVER_SIDE_CURSORS"] = DATABASE_DISABLE_SERVER_SIDE_CURSORS
+    elif DATABASE_POOL:
+        raise ImproperlyConfigured("DATABASE_POOL needs PostgreSQL (a postgres:// DATABASE_URL)")
+    # SQLite (make run): the server and run_sweeper write from two processes. Wait for the other's
+    # write lock rather than failing at once, and take it at the start of each transaction so two
+    # readers never deadlock upgrading to writers (Django's documented remedy).
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        options.update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+    return database
+
+
+DATABASES = {"default": _database(env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
+# A read replica for the dashboard and the metrics API only: incidents.metrics sends its queries
+# there explicitly (metrics.reporting_alias()), and no router sends anything else, so a request
+# that wrote never reads its own write back from a replica that lags. In tests the alias mirrors
+# the test database (Django's TEST MIRROR) rather than getting one of its own.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {**_database(DATABASE_REPLICA_URL), "TEST": {"MIRROR": "default"}}
+    if DATABASES["replica"]["ENGINE"] != DATABASES["default"]["ENGINE"]:
+        # The metrics build SQL for one engine: the replica must be a copy of the primary.
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must name the same kind of database as DATABASE_URL")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -223,8 +264,8 @@ if EVIDENCE_X_ACCEL_REDIRECT and not (
     EVIDENCE_X_ACCEL_REDIRECT.startswith("/") and EVIDENCE_X_ACCEL_REDIRECT.endswith("/")
 ):
     raise ImproperlyConfigured("EVIDENCE_X_ACCEL_REDIRECT must be a URL path starting and ending with /")
-# ``s3``: an S3-compatible bucket through django-storages (install django-storages[s3] and boto3;
-# not needed for development or tests). Credentials come from boto3's own environment variables
+# ``s3``: an S3-compatible bucket through django-storages (django-storages[s3] in requirements.txt).
+# Credentials come from boto3's own environment variables
 # (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or the instance role.
 EVIDENCE_STORAGE = env_str("EVIDENCE_STORAGE", "filesystem")
 if EVIDENCE_STORAGE == "filesystem":

@@ -20,6 +20,11 @@ Definitions (docs/architecture.md, "Dashboard and metrics"):
 - Means and medians are in whole seconds; the median is PostgreSQL's ``percentile_cont(0.5)``
   (the mean of the two middle values for an even count), and on SQLite the same computed by an
   aggregate function registered on the connection (``_Median``).
+
+Every query goes to ``reporting_alias()``: the read replica when ``DATABASE_REPLICA_URL``
+configures one (``DATABASES["replica"]``), else the primary. Explicitly, with ``.using()`` and
+``connections[alias]`` rather than a database router, so only these read-only figures may lag
+the primary; nothing that writes reads from the replica.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Count, F, Max, Min, Q, QuerySet, Window
 from django.db.models.functions import Trunc
 from django.utils import timezone
@@ -69,6 +74,14 @@ KPI_LABELS = {
     "mttc": "Time to contain",
     "mttr": "Time to resolve",
 }
+
+
+REPLICA_ALIAS = "replica"
+
+
+def reporting_alias() -> str:
+    """The database the figures are read from: the replica if settings configure one."""
+    return REPLICA_ALIAS if REPLICA_ALIAS in connections else DEFAULT_DB_ALIAS
 
 
 # --- The period -----------------------------------------------------------------------------
@@ -230,7 +243,10 @@ def dashboard_metrics(*, viewer: User, period: Period, now: datetime | None = No
     """Every figure of the dashboard for ``viewer`` over ``period``: 13 queries whatever the
     data (one per figure; see the module's docstring for the definitions)."""
     now = now or timezone.now()
-    visible = incidents_visible_to(viewer)
+    alias = reporting_alias()
+    # Every query below starts from this queryset or names the alias itself: a subquery on
+    # another database than its outer query is refused by Django, so a missed .using() fails loudly.
+    visible = incidents_visible_to(viewer).using(alias)
     in_period = visible.filter(created_at__gte=period.start, created_at__lt=period.end)
     buckets = period.buckets()
 
@@ -348,7 +364,8 @@ def _milestone_events(in_period: QuerySet[Incident]) -> QuerySet[TimelineEvent]:
         return Min("occurred_at", filter=Q(kind=kind))
 
     return (
-        TimelineEvent.objects.filter(incident__in=in_period.values("pk"), kind__in=_MILESTONE_KINDS)
+        TimelineEvent.objects.using(in_period.db)
+        .filter(incident__in=in_period.values("pk"), kind__in=_MILESTONE_KINDS)
         .values("incident_id")
         .annotate(
             tl_first_attacker=first(EventKind.ATTACKER),
@@ -380,8 +397,9 @@ def _kpi_sql(in_period: QuerySet[Incident], period: Period) -> tuple[str, list[A
         .values("pk", "b", "reported", "acknowledged", "detection", "containment", "recovery")
         .order_by()
     )
-    incidents_sql, incidents_params = incidents.query.sql_with_params()
-    events_sql, events_params = _milestone_events(in_period).query.sql_with_params()
+    alias = in_period.db
+    incidents_sql, incidents_params = incidents.query.get_compiler(using=alias).as_sql()
+    events_sql, events_params = _milestone_events(in_period).query.get_compiler(using=alias).as_sql()
     # The ORM's SQL and our own names; values are params.
     inner_sql = (
         "SELECT p.b AS b, p.reported AS reported, p.acknowledged AS acknowledged, p.detection AS detection, "  # noqa: S608
@@ -390,7 +408,7 @@ def _kpi_sql(in_period: QuerySet[Incident], period: Period) -> tuple[str, list[A
         f"FROM ({incidents_sql}) p LEFT JOIN ({events_sql}) m ON m.incident_id = p.pk"
     )
     params = (*incidents_params, *events_params)
-    postgres = connection.vendor == "postgresql"
+    postgres = connections[alias].vendor == "postgresql"
 
     def seconds(end: str, start: str) -> str:
         if postgres:
@@ -422,6 +440,7 @@ def _kpi_sql(in_period: QuerySet[Incident], period: Period) -> tuple[str, list[A
 
 def _kpis(in_period: QuerySet[Incident], period: Period, buckets: list[date]) -> tuple[int, list[Kpi]]:
     sql, params = _kpi_sql(in_period, period)
+    connection = connections[in_period.db]
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             connection.connection.create_aggregate("breachline_median", 1, _Median)
@@ -459,7 +478,8 @@ def _sla_breaches(visible: QuerySet[Incident], period: Period) -> tuple[list[dic
     """SLA clocks breached in the period, newest first, with their incident; one query (the
     total rides along as a window count)."""
     clocks = (
-        SlaClock.objects.filter(incident__in=visible, breached_at__gte=period.start, breached_at__lt=period.end)
+        SlaClock.objects.using(visible.db)
+        .filter(incident__in=visible, breached_at__gte=period.start, breached_at__lt=period.end)
         .select_related("incident")
         .annotate(total=Window(Count("id")))
         .order_by("-breached_at", "-id")[:LIST_LIMIT]
@@ -481,7 +501,11 @@ def _sla_breaches(visible: QuerySet[Incident], period: Period) -> tuple[list[dic
 
 def _clocks(visible: QuerySet[Incident], now: datetime) -> tuple[list[dict], int]:
     """Running regulatory clocks due within 72 hours or already missed, soonest first."""
-    clocks = running_clocks(visible, due_before=now + CLOCKS_DUE_WITHIN).annotate(total=Window(Count("id")))
+    clocks = (
+        running_clocks(visible, due_before=now + CLOCKS_DUE_WITHIN)
+        .using(visible.db)
+        .annotate(total=Window(Count("id")))
+    )
     clocks = clocks[:LIST_LIMIT]
     rows = [
         {
@@ -500,7 +524,8 @@ def _clocks(visible: QuerySet[Incident], now: datetime) -> tuple[list[dict], int
 def _vendors_by_tier(visible: QuerySet[Incident]) -> list[dict]:
     """Distinct vendors involved in open incidents, by the registry's tier."""
     rows = (
-        VendorInvolvement.objects.filter(incident__in=visible.filter(status__in=OPEN_STATUSES))
+        VendorInvolvement.objects.using(visible.db)
+        .filter(incident__in=visible.filter(status__in=OPEN_STATUSES))
         .values("vendor__tier")
         .annotate(n=Count("vendor", distinct=True))
         .order_by()
@@ -516,8 +541,10 @@ def _open_access(visible: QuerySet[Incident]) -> tuple[list[dict], int]:
     items = (
         # Through the involvements of visible incidents (a subquery), not involvement__incident__in:
         # joined to the incidents first, PostgreSQL merge-joined every incident (40 ms -> 20 ms).
-        VendorAccess.objects.filter(
-            state=AccessState.ACTIVE, involvement__in=VendorInvolvement.objects.filter(incident__in=visible)
+        VendorAccess.objects.using(visible.db)
+        .filter(
+            state=AccessState.ACTIVE,
+            involvement__in=VendorInvolvement.objects.using(visible.db).filter(incident__in=visible),
         )
         .select_related("involvement__incident", "involvement__vendor")
         .annotate(total=Window(Count("id")))
@@ -541,7 +568,7 @@ def _open_access(visible: QuerySet[Incident]) -> tuple[list[dict], int]:
 def _vendor_trend(in_period: QuerySet[Incident], period: Period, buckets: list[date]) -> list[dict]:
     """The top 10 vendors by incidents of the period they are involved in, and those incidents
     per bucket: two queries (the top ten, then their buckets)."""
-    involvements = VendorInvolvement.objects.filter(incident__in=in_period)
+    involvements = VendorInvolvement.objects.using(in_period.db).filter(incident__in=in_period)
     top = list(
         involvements.values("vendor_id", "vendor__name")
         .annotate(n=Count("incident", distinct=True))
@@ -573,11 +600,12 @@ def _alerts(visible: QuerySet[Incident], period: Period, buckets: list[date]) ->
     (promoted to a new incident or linked to one). Alerts of incidents the viewer may not see are
     not counted; alerts still in triage (no incident) are."""
     became_work = [AlertStatus.PROMOTED, AlertStatus.LINKED]
-    if connection.vendor == "postgresql":
+    if connections[visible.db].vendor == "postgresql":
         rows = _alert_rows_postgresql(visible, period, became_work)
     else:
         rows = (
-            Alert.objects.filter(received_at__gte=period.start, received_at__lt=period.end)
+            Alert.objects.using(visible.db)
+            .filter(received_at__gte=period.start, received_at__lt=period.end)
             .filter(Q(incident__isnull=True) | Q(incident__in=visible))
             .annotate(b=_bucket(period, "received_at"))
             .values("b")
@@ -602,7 +630,7 @@ def _alert_rows_postgresql(visible: QuerySet[Incident], period: Period, became_w
     scan; a few thousand groups), then keep the groups whose incident ``visible`` holds, probing
     it by primary key for each group (a LATERAL … LIMIT 1). Written as ``incident IN (visible)``,
     PostgreSQL hashes every visible incident first: a scan of the whole incident table."""
-    visible_sql, visible_params = visible.order_by().values("id").query.sql_with_params()
+    visible_sql, visible_params = visible.order_by().values("id").query.get_compiler(using=visible.db).as_sql()
     sql = f"""
         WITH g AS MATERIALIZED (
             SELECT DATE_TRUNC(%s, a.received_at AT TIME ZONE %s) AS b, a.incident_id,
@@ -627,7 +655,7 @@ def _alert_rows_postgresql(visible: QuerySet[Incident], period: Period, became_w
         period.end,
         *visible_params,
     ]
-    with connection.cursor() as cursor:
+    with connections[visible.db].cursor() as cursor:
         cursor.execute(sql, params)
         return [{"b": b, "received": received, "promoted": promoted} for b, received, promoted in cursor.fetchall()]
 
@@ -644,7 +672,8 @@ def _top_categories(in_period: QuerySet[Incident]) -> list[dict]:
 def _top_techniques(in_period: QuerySet[Incident]) -> list[dict]:
     """ATT&CK techniques on the timelines of the period's incidents, by how many incidents show them."""
     rows = (
-        TimelineEvent.objects.filter(incident__in=in_period)
+        TimelineEvent.objects.using(in_period.db)
+        .filter(incident__in=in_period)
         .exclude(technique="")
         .values("technique")
         .annotate(n=Count("incident", distinct=True))
@@ -665,4 +694,5 @@ __all__ = [
     "dashboard_metrics",
     "period_between",
     "period_named",
+    "reporting_alias",
 ]

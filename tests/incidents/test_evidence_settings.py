@@ -1,5 +1,5 @@
 """Evidence settings: a private storage that never has a URL, refused misconfigurations, and
-S3 configured without anything S3 installed for development and tests."""
+S3 configured from the environment."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def test_misconfigurations_stop_the_process(env, refusal):
     assert refusal in result.stderr
 
 
-def test_s3_is_configured_without_being_installed():
+def test_s3_is_configured_from_the_environment():
     result = manage(
         "shell",
         "-c",
