@@ -147,6 +147,9 @@ TEMPLATES = [
     },
 ]
 
+# Django's form renderer, with the commonest widget templates written in Python (config/form_renderer.py).
+FORM_RENDERER = "config.form_renderer.FastRenderer"
+
 # --- Database ---------------------------------------------------------------------------------
 # psycopg's connection pool (Django's OPTIONS["pool"]): each process keeps up to
 # DATABASE_POOL_MAX_SIZE connections and lends one per request, instead of each gunicorn thread

@@ -6,6 +6,8 @@ styles are removed by the allow-list below.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import markdown as md
 import nh3
 from django.utils.safestring import SafeString, mark_safe
@@ -19,13 +21,28 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "th": {"align"}
 EXTENSIONS = ["fenced_code", "tables", "sane_lists"]
 
 
+# Rendering is a pure function of the text, and the same texts are drawn again and again (an
+# incident page shows its summary and every finding on each view, ~0.65 ms per finding). Each
+# process keeps the last CACHED renders of texts up to CACHED_LENGTH characters: at most ~8 MB.
+CACHED = 1024
+CACHED_LENGTH = 4_000
+
+
 def render_markdown(text: str) -> SafeString:
-    html = md.markdown(text or "", extensions=EXTENSIONS, output_format="html")
-    clean = nh3.clean(
+    text = text or ""
+    html = _cached(text) if len(text) <= CACHED_LENGTH else _render(text)
+    return mark_safe(html)  # noqa: S308 - sanitized by nh3 (_render)
+
+
+def _render(text: str) -> str:
+    html = md.markdown(text, extensions=EXTENSIONS, output_format="html")
+    return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
     )
-    return mark_safe(clean)  # noqa: S308 - sanitized by nh3 just above
+
+
+_cached = lru_cache(maxsize=CACHED)(_render)

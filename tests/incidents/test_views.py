@@ -132,6 +132,18 @@ class TestDetail:
         for payload in ["<script>alert", "onerror", "javascript:", "<iframe", "onload", "<svg"]:
             assert payload not in body, payload
 
+    def test_markdown_is_sanitized_from_the_render_cache_and_past_it(self, login, lead):
+        """Renders are kept per process (``incidents.markdown``, texts up to 4,000 characters):
+        a page drawn again from that cache, and a text too long for it, are as clean as the first."""
+        short = make_incident(opened_by=lead, summary=XSS_SUMMARY)
+        long = make_incident(opened_by=lead, summary=XSS_SUMMARY + "\n\n" + "More detail. " * 400)
+        client = login(lead)
+        for incident in (short, short, long, long):
+            body = client.get(incident.get_absolute_url()).content.decode()
+            assert "<strong>bold</strong>" in body
+            for payload in ["<script>alert", "onerror", "javascript:", "<iframe", "onload", "<svg"]:
+                assert payload not in body, payload
+
     @pytest.mark.parametrize("items", [1, 10])
     def test_detail_query_count_is_fixed(self, login, lead, responder, incident, items, django_assert_num_queries):
         services.member_add(incident=incident, user=responder, actor=lead)
