@@ -1,7 +1,8 @@
-"""`make bench`, sixth part: the executive dashboard and the metrics API at 100,000 incidents.
+"""`make bench`, second part: the executive dashboard and the metrics API at 100,000 incidents.
 
-1. Seeds, or reuses, ``BENCH_DASHBOARD_DATABASE_URL`` (default ``breachline_bench_dashboard``;
-   PostgreSQL, the name must contain "bench") with ``benchmarks/generate.py``: 100,000 incidents,
+1. Seeds, or reuses, the shared data set (``generate.bench_dataset_url()``: ``BENCH_DATASET_DATABASE_URL``,
+   default ``breachline_bench_dataset``; PostgreSQL, the name must contain "bench") with
+   ``benchmarks/generate.py`` (``generate.bench_shape()``): 100,000 incidents,
    1,000,000 timeline events, 1,000,000 alerts and 5,000 vendors, with their memberships, vendor
    involvements and access items, indicators, SLA and deadline clocks. Data of the same shape and
    seed generated within 7 days is reused (the generator says so); otherwise the database is
@@ -56,16 +57,8 @@ from harness import (
     wait_healthy,
 )
 
-DATABASE_URL = os.environ.get(
-    "BENCH_DASHBOARD_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/breachline_bench_dashboard"
-)
-SHAPE = generate.Shape(
-    incidents=int(os.environ.get("BENCH_DASHBOARD_INCIDENTS", "100000")),
-    events=int(os.environ.get("BENCH_DASHBOARD_EVENTS", "1000000")),
-    alerts=int(os.environ.get("BENCH_DASHBOARD_ALERTS", "1000000")),
-    vendors=int(os.environ.get("BENCH_DASHBOARD_VENDORS", "5000")),
-    seed=1,
-)
+DATABASE_URL = generate.bench_dataset_url()
+SHAPE = generate.bench_shape()
 WARMUP = int(os.environ.get("BENCH_DASHBOARD_WARMUP", "3"))
 REQUESTS = int(os.environ.get("BENCH_DASHBOARD_REQUESTS", "20"))
 DEFAULT_SIZE = SHAPE.incidents == 100_000 and SHAPE.events == 1_000_000 and SHAPE.alerts == 1_000_000

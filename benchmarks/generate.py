@@ -15,6 +15,18 @@ What it writes (every row through ``COPY``, ids reserved from each table's seque
   IRR-YYYY-NNNN) per creation year, continuing the reference counters, which end at the highest
   number used, so ``incident_open`` continues the series;
 - memberships (the opener, the lead, up to two responders);
+- summaries of ~450 characters of Markdown (what raised the incident, the scope as a list, the
+  vendors involved by name, a suspected malware family in a third), so a vendor's name is found in
+  about 1-2% of incidents;
+- findings, 2.5 per incident on average, more for severe incidents and few for those never
+  investigated: ~300 characters of Markdown naming a workstation (``wks-0000`` … ``wks-4999``, as
+  alerts and events do), an account, an address and, in 60%, a malware family and an ATT&CK
+  technique; 20% internal. Tasks, about 2 per incident, from ten titles: a closed incident's are
+  done (or 10% cancelled, with a reason), an open one's to do, in progress or done. Tags: the 61
+  names, the category's own on 70% of incidents, then a Zipf mix of the others, 0 to 4 each. Then
+  the stored search documents of every incident (``incidents.search.search_documents_refresh``,
+  one statement, about 27 s at 100k: the ``to_tsvector`` work itself, half of it; a set-based
+  ``UPDATE … FROM`` with the GIN indexes dropped and rebuilt took longer);
 - vendors with tiers, involvements (every third-party incident, 12% of the others; a few vendors
   in many incidents) and their access items (active until the incident is contained; 5% of the
   contained ones keep an item active: "access not yet revoked");
@@ -63,10 +75,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/breachline_bench_generated"
 MARKER_TABLE = "bench_dataset"
 # Bump when the generator's output changes, so a stored data set of an older version is not reused.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 # --- Distributions ----------------------------------------------------------------------------
 
@@ -131,6 +142,46 @@ TITLES = {
     "insider": "Bulk download from {system}", "vulnerability": "Exploitation attempts on {system}",
     "other": "Unusual behaviour on {system}",
 }  # fmt: skip
+# --- Case content: what the incident pages and search read
+FINDINGS_PER_INCIDENT = 2.5  # on average, more for severe incidents (below) and few for early closes
+FINDING_SEVERITY_FACTOR = {"critical": 2.4, "high": 1.6, "medium": 1.0, "low": 0.7}
+FINDING_INTERNAL = 0.20  # hidden from vendor collaborators
+TASK_COUNTS = (0, 1, 1, 2, 2, 2, 3, 3, 4)  # about 2 per incident
+TASK_TITLES = (
+    "Reset credentials for affected accounts", "Collect EDR triage package", "Block indicators at the proxy",
+    "Notify the data protection officer", "Rotate API tokens", "Re-image the host", "Review mailbox rules",
+    "Confirm scope with the vendor", "Preserve firewall logs", "Brief the executive sponsor",
+)  # fmt: skip
+# Open incidents' tasks; a closed incident's are done, or cancelled with a reason.
+OPEN_TASK_STATUSES = (("todo", 45), ("in_progress", 20), ("done", 35))
+CLOSED_TASK_CANCELLED = 0.10
+WORKSTATIONS = 5000  # wks-0000 … wks-4999, as the alerts and timeline events name them
+FIRST_NAMES = ("anna", "ben", "chloe", "dev", "elif", "farid", "grace", "hugo", "ines", "jon", "kofi", "lea", "mia")
+LAST_NAMES = ("smith", "garcia", "okafor", "novak", "tanaka", "muller", "rossi", "kowalski", "haddad", "lee", "berg")
+FAMILIES = (
+    "Cobalt Strike", "Qakbot", "LockBit", "AsyncRAT", "IcedID", "Emotet", "BlackCat", "SocGholish", "Akira",
+    "Gootloader", "PlugX", "Raccoon Stealer", "Sliver", "BumbleBee", "Royal", "DarkGate",
+)  # fmt: skip
+FAMILY_SHARE = 0.6  # of findings; a third of the summaries name a suspected family
+COMMANDS = ("powershell -enc", "rundll32", "certutil -urlcache", "curl | sh", "mshta", "wmic process call create")
+# The 61 tags: each category's own (on 70% of its incidents), then a Zipf mix of the rest, 0-4 in all.
+CATEGORY_TAGS = {
+    "phishing": "phishing", "malware": "malware", "account_compromise": "account-takeover",
+    "vulnerability": "cve", "unauthorized_access": "privilege-abuse", "third_party": "supply-chain",
+    "data_exfiltration": "exfiltration", "ransomware": "ransomware", "denial_of_service": "ddos",
+    "insider": "insider", "other": "triage-needed",
+}  # fmt: skip
+TAGS = (
+    "gdpr", "vpn", "mfa", "edr-alert", "customer-data", "bec", "cloud", "m365", "aws", "false-positive-candidate",
+    "lockbit", "qakbot", "cobalt-strike", "nis2", "payroll", "okta", "azure-ad", "credential-stuffing",
+    "sec-8k", "hipaa", "pci", "legal-hold", "exec-briefing", "law-enforcement", "sharepoint", "github",
+    "salesforce", "usb", "dlp", "impossible-travel", "tor", "c2", "beaconing", "webshell", "log4j",
+    "moveit", "citrix", "fortinet", "printnightmare", "kerberoasting", "pass-the-hash", "golden-ticket",
+    "shadow-it", "typosquat", "invoice-fraud", "gift-card", "sim-swap", "mfa-fatigue", "oauth-consent",
+    "token-theft",
+)  # fmt: skip
+CATEGORY_TAG_SHARE = 0.70
+EXTRA_TAG_COUNTS = (0, 0, 1, 1, 2, 3)
 EVENT_VERBS = {
     "attacker": "Attacker activity on", "detection": "Alert raised for", "containment": "Isolated",
     "eradication": "Removed persistence from", "recovery": "Restored", "communication": "Status update on",
@@ -167,6 +218,24 @@ class Shape:
         mine, theirs = asdict(self.resolved()), asdict(other.resolved())
         mine.pop("anchor"), theirs.pop("anchor")
         return mine == theirs
+
+
+def bench_shape() -> Shape:
+    """The data set every 100k benchmark of ``make bench`` reads (the dashboard, the incident reads,
+    the load run): 100,000 incidents, 1,000,000 events and alerts, 5,000 vendors, seed 1. The
+    ``BENCH_DATASET_*`` variables change it, for a quick check."""
+    return Shape(
+        incidents=int(os.environ.get("BENCH_DATASET_INCIDENTS", "100000")),
+        events=int(os.environ.get("BENCH_DATASET_EVENTS", "1000000")),
+        alerts=int(os.environ.get("BENCH_DATASET_ALERTS", "1000000")),
+        vendors=int(os.environ.get("BENCH_DATASET_VENDORS", "5000")),
+        seed=1,
+    )
+
+
+def bench_dataset_url() -> str:
+    """Where ``bench_shape()`` lives; benchmarks that write clone it first (``harness.clone_database``)."""
+    return os.environ.get("BENCH_DATASET_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/breachline_bench_dataset")
 
 
 @dataclass
@@ -278,6 +347,64 @@ def _spread(rng: random.Random, total: int, weights: list[float]) -> list[int]:
     return counts
 
 
+_FAMILY_CUMULATIVE = _zipf_cumulative(len(FAMILIES))
+_TAG_CUMULATIVE = _zipf_cumulative(len(TAGS))
+
+
+def _zipf_pick(rng: random.Random, items: Sequence[str], cumulative: list[float]) -> str:
+    """One of ``items``, the first ones far more often (weight 1/rank), as words are in real text."""
+    return items[bisect.bisect_right(cumulative, rng.random() * cumulative[-1])]
+
+
+def summary_text(rng: random.Random, title: str, system: str, vendors: Sequence[str] = ()) -> str:
+    """An incident summary in the Markdown responders write (~450 characters): what raised it, the
+    scope in a list, the vendors involved by name (what a search by vendor finds), sometimes the
+    suspected malware family."""
+    second, third = rng.choice(SYSTEMS), rng.choice(SYSTEMS)
+    text = (
+        f"**{title}.** Raised by {rng.choice(SOURCES)} (rule *R-{rng.randrange(1000):03d}*) after repeated "
+        f"anomalies on `{system}`; triage points to `{second}` and `{third}`.\n\n"
+        f"Scope so far:\n\n- {rng.randint(1, 40)} accounts with suspicious sign-ins\n"
+        f"- {rng.randint(1, 12)} hosts with matching indicators\n- no confirmed data loss yet\n\n"
+    )
+    if vendors:
+        text += f"Vendors involved: {', '.join(vendors)}.\n\n"
+    text += (
+        "Next steps are tracked as tasks; the findings hold the evidence collected. We follow the "
+        "[runbook](https://wiki.example.com/runbooks/ir)."
+    )
+    if rng.random() < 0.33:
+        text += f"\n\nSuspected tooling: {_zipf_pick(rng, FAMILIES, _FAMILY_CUMULATIVE)}."
+    return text
+
+
+def finding_text(rng: random.Random) -> str:
+    """A finding as responders write them (~300 characters of Markdown): what ran where, and what
+    search looks for: a workstation, an account, an address, often a malware family and an ATT&CK
+    technique."""
+    randrange = rng.randrange
+    text = (
+        f"Found `{COMMANDS[randrange(len(COMMANDS))]}` in the process tree on **{SYSTEMS[randrange(len(SYSTEMS))]}** "
+        f"at {randrange(24):02d}:{randrange(60):02d} UTC.\n\n- hash `{rng.getrandbits(128):032x}`\n"
+        f"- seen on {randrange(1, 10)} other hosts\n"
+        f"- first seen on workstation `wks-{randrange(WORKSTATIONS):04d}`, "
+        f"user `{FIRST_NAMES[randrange(len(FIRST_NAMES))]}.{LAST_NAMES[randrange(len(LAST_NAMES))]}`\n"
+        f"- outbound to `{randrange(11, 224)}.{randrange(256)}.{randrange(256)}.{randrange(1, 255)}`"
+    )
+    if rng.random() < FAMILY_SHARE:
+        family = _zipf_pick(rng, FAMILIES, _FAMILY_CUMULATIVE)
+        text += f"\n- behaviour matches {family} ({TECHNIQUES[randrange(len(TECHNIQUES))]})"
+    return text
+
+
+def tag_names(rng: random.Random, category: str) -> list[str]:
+    """0 to 4 tags: the category's own on 70% of incidents, then a Zipf mix of the others."""
+    names = {CATEGORY_TAGS[category]} if rng.random() < CATEGORY_TAG_SHARE else set()
+    for _ in range(EXTRA_TAG_COUNTS[rng.randrange(len(EXTRA_TAG_COUNTS))]):
+        names.add(_zipf_pick(rng, TAGS, _TAG_CUMULATIVE))
+    return sorted(names)
+
+
 @dataclass(slots=True)
 class _Incident:
     id: int
@@ -309,17 +436,21 @@ def generate(shape: Shape, *, log: Callable[[str], None] = print) -> Generated:
     from accounts.models import Role, User
     from incidents.models import (
         DeadlineClock,
+        Finding,
         Incident,
         Indicator,
         Membership,
         ReferenceCounter,
         Regime,
         RestrictedReferenceCounter,
+        Tag,
+        Task,
         Vendor,
         VendorAccess,
         VendorInvolvement,
         format_reference,
     )
+    from incidents.search import search_documents_refresh
     from intake.models import Alert
     from notifications.models import SlaClock, SlaTarget
     from timeline.models import TimelineEvent
@@ -331,11 +462,15 @@ def generate(shape: Shape, *, log: Callable[[str], None] = print) -> Generated:
     out = Generated()
     began = step = time.perf_counter()
 
-    def done(name: str, rows: int) -> None:
+    def done(name: str, rows: int | None) -> None:
+        """Record the rows written and the seconds since the last step (``rows`` None: a step
+        that writes nothing itself, such as drawing the incidents before their COPY)."""
         nonlocal step
-        out.counts[name] = rows
         out.seconds[name] = round(time.perf_counter() - step, 2)
-        log(f"generate: {rows:>9,} {name:<22} {out.seconds[name]:6.1f} s")
+        if rows is not None:
+            out.counts[name] = rows
+        shown = f"{rows:>9,}" if rows is not None else " " * 9
+        log(f"generate: {shown} {name:<22} {out.seconds[name]:6.1f} s")
         step = time.perf_counter()
 
     # Independent streams, so changing how one table is drawn leaves the others' rows alone.
@@ -376,6 +511,7 @@ def generate(shape: Shape, *, log: Callable[[str], None] = print) -> Generated:
     lognorm = rng.lognormvariate
     plans: list[_Incident] = []
     rows: list[tuple[Any, ...]] = []
+    systems: list[str] = []  # each incident's system, which its summary names (written below)
     for index, opened in enumerate(created):
         pk = first_incident + index
         severity, category = severity_of(), category_of()
@@ -417,35 +553,19 @@ def generate(shape: Shape, *, log: Callable[[str], None] = print) -> Generated:
             members.add(lead)
         personal = rng.random() < PERSONAL_DATA
         system = rng.choice(SYSTEMS)
+        systems.append(system)
         title = TITLES[category].format(system=system, n=index % 997)
         plans.append(
             _Incident(pk, opened, severity, category, status, stamps, detected, ack, contained, resolved, closed,
                       restricted, personal, lead, tuple(sorted(members)))
         )  # fmt: skip
         rows.append(
-            (pk, reference, title, f"Generated for the benchmarks: {title.lower()}.", severity, status, category,
+            (pk, reference, title, "", severity, status, category,
              lead, opener, restricted, resolution, duplicate_of, personal,
              rng.randint(10, 500_000) if personal else None, detected, opened, ack, contained, resolved, closed,
              opened, max(stamps.values()), len(stamps))
         )  # fmt: skip
-    incidents_table = Table(
-        Incident,
-        ["id", "reference", "title", "summary", "severity", "status", "category", "lead_id", "opened_by_id",
-         "restricted", "resolution", "duplicate_of_id", "personal_data", "records_affected", "detected_at",
-         "reported_at", "acknowledged_at", "contained_at", "resolved_at", "closed_at", "created_at", "updated_at",
-         "version"],
-        now=now,
-    )  # fmt: skip
-    incidents_table.copy(rows)
-    del rows
-    for model, values in ((ReferenceCounter, counters), (RestrictedReferenceCounter, restricted_counters)):
-        model.objects.bulk_create(
-            [model(year=year, last=last) for year, last in values.items()],
-            update_conflicts=True,
-            unique_fields=["year"],
-            update_fields=["last"],
-        )
-    done("incidents", shape.incidents)
+    done("incident_draws", None)  # written once their summaries can name their vendors (below)
 
     Table(Membership, ["incident_id", "user_id", "role", "added_at"], now=now).copy(
         (plan.id, user, "lead" if user == plan.lead else "responder", plan.created)
@@ -503,6 +623,35 @@ def generate(shape: Shape, *, log: Callable[[str], None] = print) -> Generated:
     )  # fmt: skip
     done("vendor_involvements", len(involvements))
 
+    # The incidents themselves, now that their summaries can name the vendors involved (the
+    # foreign keys to them are deferred, so the rows above may come first).
+    rng = stream("summaries")
+    vendor_names = {first_vendor + n: row[1] for n, row in enumerate(vendor_rows)}
+    involved: dict[int, list[str]] = {}
+    for _, vendor, _, plan in involvements:
+        involved.setdefault(plan.id, []).append(vendor_names[vendor])
+    rows = [
+        (*row[:3], summary_text(rng, row[2], system, involved.get(row[0], ())), *row[4:])
+        for row, system in zip(rows, systems, strict=True)
+    ]
+    Table(
+        Incident,
+        ["id", "reference", "title", "summary", "severity", "status", "category", "lead_id", "opened_by_id",
+         "restricted", "resolution", "duplicate_of_id", "personal_data", "records_affected", "detected_at",
+         "reported_at", "acknowledged_at", "contained_at", "resolved_at", "closed_at", "created_at", "updated_at",
+         "version"],
+        now=now,
+    ).copy(rows)  # fmt: skip
+    del rows, systems
+    for model, values in ((ReferenceCounter, counters), (RestrictedReferenceCounter, restricted_counters)):
+        model.objects.bulk_create(
+            [model(year=year, last=last) for year, last in values.items()],
+            update_conflicts=True,
+            unique_fields=["year"],
+            update_fields=["last"],
+        )
+    done("incidents", shape.incidents)
+
     def access_rows() -> Iterator[tuple[Any, ...]]:
         for pk, vendor, role, plan in involvements:
             items = rng.randint(1, 4) if role == "entry_point" else rng.randint(0, 2) if role == "affected" else 0
@@ -529,6 +678,82 @@ def generate(shape: Shape, *, log: Callable[[str], None] = print) -> Generated:
         now=now,
     ).copy(access_rows())  # fmt: skip
     done("vendor_access", access_count)
+
+    # --- Findings, tasks and tags: what the incident pages show and search reads
+    rng = stream("findings")
+    finding_weights = [
+        rng.lognormvariate(0, 0.5)
+        * FINDING_SEVERITY_FACTOR[plan.severity]
+        * (1.0 if "investigating" in plan.stamps else 0.3)  # new, in triage, or closed from triage
+        for plan in plans
+    ]
+    per_incident = _spread(rng, round(FINDINGS_PER_INCIDENT * len(plans)), finding_weights) if plans else []
+
+    def finding_rows() -> Iterator[tuple[Any, ...]]:
+        rand = rng.random
+        for plan, count in zip(plans, per_incident, strict=True):
+            if count == 0:
+                continue
+            end = min(max(plan.stamps.values()) + timedelta(hours=6), now)
+            span_s = (end - plan.created).total_seconds()
+            for offset in sorted(rand() * span_s for _ in range(count)):
+                yield (plan.id, plan.members[int(rand() * len(plan.members))], finding_text(rng),
+                       plan.created + timedelta(seconds=offset), rand() < FINDING_INTERNAL)  # fmt: skip
+
+    finding_count = Table(Finding, ["incident_id", "author_id", "body", "created_at", "internal"], now=now).copy(
+        finding_rows()
+    )
+    done("findings", finding_count)
+
+    rng = stream("tasks")
+    open_status_of = _chooser(rng, OPEN_TASK_STATUSES)
+
+    def task_rows() -> Iterator[tuple[Any, ...]]:
+        uniform, rand = rng.uniform, rng.random
+        for plan in plans:
+            count = TASK_COUNTS[rng.randrange(len(TASK_COUNTS))]
+            if count == 0:
+                continue
+            end = max(plan.stamps.values())  # the last phase reached: closing, for a closed incident
+            span_s = (end - plan.created).total_seconds()
+            creator = plan.lead or plan.members[0]
+            for title in rng.sample(TASK_TITLES, count):
+                created = plan.created + timedelta(seconds=uniform(0, span_s / 2))
+                if plan.status == "closed":
+                    status = "cancelled" if rand() < CLOSED_TASK_CANCELLED else "done"
+                else:
+                    status = open_status_of()
+                done_at = created + (end - created) * rand() if status == "done" else None
+                reason = "Not needed once the incident was closed." if status == "cancelled" else ""
+                assignee = plan.members[int(rand() * len(plan.members))] if rand() < 0.85 else None
+                yield (plan.id, title, assignee, (plan.created + timedelta(days=rng.randint(1, 14))).date(), status,
+                       status == "done", done_at, reason, creator, created, rand() < 0.1)  # fmt: skip
+
+    task_count = Table(
+        Task,
+        ["incident_id", "title", "assignee_id", "due_on", "status", "done", "done_at", "cancel_reason",
+         "created_by_id", "created_at", "internal"],
+        now=now,
+    ).copy(task_rows())  # fmt: skip
+    done("tasks", task_count)
+
+    rng = stream("tags")
+    names = sorted({*CATEGORY_TAGS.values(), *TAGS})
+    tag_ids = dict(Tag.objects.filter(name__in=names).values_list("name", "id"))  # e.g. a test's, or the demo's
+    missing = [name for name in names if name not in tag_ids]
+    first_tag = reserve_ids(Tag, len(missing))
+    Table(Tag, ["id", "name"], now=now).copy((first_tag + n, name) for n, name in enumerate(missing))
+    tag_ids.update((name, first_tag + n) for n, name in enumerate(missing))
+    tagging = Table(Incident.tags.through, ["incident_id", "tag_id"], now=now).copy(
+        (plan.id, tag_ids[name]) for plan in plans for name in tag_names(rng, plan.category)
+    )
+    out.counts["tags"] = len(missing)
+    done("incident_tags", tagging)
+
+    # The stored search documents, as the services keep them for the text they write (COPY went
+    # around them): what the list's search matches and ranks.
+    search_documents_refresh()
+    done("search_documents", None)
 
     # --- Timeline events
     rng = stream("events")
@@ -904,7 +1129,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Shape
     parser.add_argument("--fresh", action="store_true", help="regenerate even when the shape is there")
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("BENCH_GENERATE_DATABASE_URL", DEFAULT_DATABASE_URL),
+        default=bench_dataset_url(),
         help="PostgreSQL; its name must contain 'bench' (it is dropped and recreated)",
     )
     args = parser.parse_args(argv)

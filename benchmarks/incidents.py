@@ -1,16 +1,21 @@
-"""Benchmark: the incident list, list page, detail page and create, served by gunicorn.
+"""Benchmark: the incident list, list page, detail page, search and create, served by gunicorn,
+at 100,000 incidents (issue 16).
 
 ``make bench`` runs this script. It
 
-1. drops and recreates the bench database (PostgreSQL only; the name must contain "bench"),
-   migrates it and seeds 20,000 incidents with findings, tasks, members and activity through
-   ``bulk_create`` (the services would take minutes and measure nothing we want here);
-2. counts SQL queries per endpoint in-process (``django.test.Client`` and
-   ``CaptureQueriesContext``), the list API at three page sizes;
-3. serves the app with gunicorn on a free loopback port, warms it up and times each endpoint
+1. makes sure the generated data set exists (``generate.ensure_dataset(generate.bench_dataset_url(),
+   generate.bench_shape())``: reused when it is there, else generated in 2-3 minutes), then
+   clones it into the database named by ``DATABASE_URL`` (``harness.clone_database``: the bench
+   creates incidents through the API, so it works on a copy and the shared data set stays as it was);
+2. picks from the generated data, deterministically, the lead acting, the incident the detail
+   page shows and the search terms;
+3. counts SQL queries per endpoint in-process (``django.test.Client`` and
+   ``CaptureQueriesContext``), the list API at three page sizes, and where each endpoint's time
+   goes in-process (``benchmarks/breakdown.py``);
+4. serves the app with gunicorn on a free loopback port, warms it up and times each endpoint
    with one sequential keep-alive client, ``/healthz`` included as the floor;
-4. writes medians, p95s, query counts and target verdicts to ``benchmarks/results/incidents.json``
-   and prints a table. Exit status 1 if a target is missed.
+5. writes medians, p95s, ratios, query counts and target verdicts to
+   ``benchmarks/results/incidents.json`` and prints a table. Exit status 1 if a target is missed.
 
 Settings come from the environment as for the app; this script forces only what a benchmark
 needs (``DEBUG=false``, ``DJANGO_ENV=development`` so no SSL redirect, loopback hosts).
@@ -24,26 +29,28 @@ import json
 import math
 import os
 import random
+import re
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 # benchmarks/ is sys.path[0]; configure_environment() puts the project root before it (see harness).
+import generate
 from harness import (
     ROOT,
+    clone_database,
     configure_environment,
     database_info,
     free_port,
     git_state,
     loadavg,
     machine_info,
-    recreate_database,
     server_info,
     start_gunicorn,
     stop,
@@ -53,394 +60,100 @@ from harness import (
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/breachline_bench"
 
-INCIDENTS = int(os.environ.get("BENCH_INCIDENTS", "20000"))
-# The default size writes incidents.json (its history is the benchmark's); other sizes their own
-# file, e.g. incidents-100k.json for BENCH_INCIDENTS=100000.
-RESULTS = (
-    ROOT
-    / "benchmarks"
-    / "results"
-    / ("incidents.json" if INCIDENTS == 20000 else f"incidents-{INCIDENTS // 1000}k.json")
-)
+SHAPE = generate.bench_shape()
+DEFAULT_SIZE = SHAPE.incidents == 100_000 and SHAPE.events == 1_000_000 and SHAPE.alerts == 1_000_000
+# The 100k data set writes incidents.json (its history is the benchmark's); other shapes their own
+# file, e.g. incidents-5000.json for BENCH_DATASET_INCIDENTS=5000.
+RESULTS = ROOT / "benchmarks" / "results" / ("incidents.json" if DEFAULT_SIZE else f"incidents-{SHAPE.incidents}.json")
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "200"))  # timed requests per endpoint
-WARMUP = int(os.environ.get("BENCH_WARMUP", "25"))  # untimed requests per endpoint first
-TIME_BUDGET_S = float(os.environ.get("BENCH_TIME_BUDGET", "120"))  # for the timed rounds, all endpoints
-SEED = 20261125
-BATCH = 2000
+# Untimed requests per endpoint first. One kept-alive connection is served by one worker, so a
+# few rounds warm what is timed; more only lengthen the run (the in-process breakdown ran first).
+WARMUP = int(os.environ.get("BENCH_WARMUP", "10"))
+TIME_BUDGET_S = float(os.environ.get("BENCH_TIME_BUDGET", "80"))  # for the timed rounds, all endpoints
+BREAKDOWN_REPEATS = 20  # in-process requests per endpoint for breakdown.measure
 
-# Issue targets for this 2-core machine with PostgreSQL: (endpoint, statistic, limit).
+# Issue 16's targets, all ratios to medians of the same run: (endpoint, statistic, limit).
 TARGETS = [
-    ("list_api", "median_ms", 15.0),
+    ("list_api", "ratio_to_healthz", 5.0),
     ("list_api", "max_queries_any_page_size", 10),
-    ("list_page", "median_ms", 25.0),
-    ("create_api", "median_ms", 10.0),
-    # "Finding things": a search's median within 2x the plain list API's, in the same run, at
-    # 100,000 incidents. Searches that name something (a host, a reference, a vendor) are held to
-    # it; the broad word is measured and shown, not held (see benchmarks/README.md).
+    ("list_page", "ratio_to_healthz", 10.0),
+    ("detail_page", "ratio_to_healthz", 10.0),
+    # "Finding things": a search's median within 2x the plain list API's. Searches that name
+    # something (a host, a reference, a vendor) are held to it; the broad word is measured and
+    # shown, not held (see benchmarks/README.md).
     ("search_api_host", "ratio_to_list_api", 2.0),
     ("search_api_reference", "ratio_to_list_api", 2.0),
     ("search_api_name", "ratio_to_list_api", 2.0),
     # "Live updates": the incident page's poll, when nothing changed, stays near the /healthz floor.
     ("live_poll", "ratio_to_healthz", 5.0),
 ]
-# The searches (q=…): what each looks for, and how much of the seed it finds.
-SEARCH_HOST = "wks-0412"  # a workstation named in findings: ~0.05% of incidents
-SEARCH_NAME = "northwind"  # a vendor in titles and summaries: ~1.5% of incidents
-SEARCH_BROAD = "phishing"  # a category word in titles and tags: ~25% of incidents
+# A category word in the generated titles and tags (~25% of incidents): the broad search, no target.
+SEARCH_BROAD = "phishing"
 
-BENCH_LEAD = "bench-lead"
-
-# --- Seed -------------------------------------------------------------------------------------
-
-SYSTEMS = ["vpn-gw-01", "mail-relay", "hr-portal", "erp-prod", "jump-host-3", "ci-runner-7", "sso", "crm", "nas-02"]
-VENDORS = ["Acme Payroll", "Northwind MSP", "Contoso Cloud", "Globex Support", "Initech Billing", "Umbrella CDN"]
-TITLES = {
-    "third_party": "Compromise at {vendor} reached {system}",
-    "malware": "Malware beaconing from {system}",
-    "ransomware": "Ransomware encryption on {system}",
-    "phishing": "Credential phishing wave against {team}",
-    "account_compromise": "Impossible-travel sign-ins for {team} accounts",
-    "data_exfiltration": "Large outbound transfer from {system}",
-    "unauthorized_access": "Unauthorized admin session on {system}",
-    "denial_of_service": "Traffic flood against {system}",
-    "insider": "Bulk download by departing {team} employee",
-    "vulnerability": "Exploitation attempts of {system} CVE",
-    "other": "Unusual behaviour on {system}",
-}
-TEAMS = ["finance", "sales", "engineering", "support", "legal", "executive", "HR"]
-CATEGORY_WEIGHTS = {
-    "phishing": 22, "malware": 15, "account_compromise": 14, "vulnerability": 10, "unauthorized_access": 9,
-    "third_party": 8, "data_exfiltration": 6, "ransomware": 4, "denial_of_service": 4, "insider": 3, "other": 5,
-}  # fmt: skip
-SEVERITY_WEIGHTS = {"critical": 5, "high": 20, "medium": 45, "low": 30}
-PHASES = ["new", "triage", "investigating", "contained", "eradicated", "recovered", "closed"]
-# Search vocabulary (drawn from a second RNG, so the incidents themselves match older seeds).
-WORKSTATIONS = 5000
-FIRST_NAMES = ["anna", "ben", "chloe", "dev", "elif", "farid", "grace", "hugo", "ines", "jon", "kofi", "lea", "mia"]
-LAST_NAMES = ["smith", "garcia", "okafor", "novak", "tanaka", "muller", "rossi", "kowalski", "haddad", "lee", "berg"]
-FAMILIES = [
-    "Cobalt Strike", "Qakbot", "LockBit", "AsyncRAT", "IcedID", "Emotet", "BlackCat", "SocGholish", "Akira",
-    "Gootloader", "PlugX", "Raccoon Stealer", "Sliver", "BumbleBee", "Royal", "DarkGate",
-]  # fmt: skip
-TECHNIQUES = ["T1059.001", "T1566.001", "T1078", "T1021.001", "T1486", "T1567.002", "T1110.003", "T1190", "T1003.001"]
-CATEGORY_TAGS = {
-    "phishing": "phishing", "malware": "malware", "account_compromise": "account-takeover",
-    "vulnerability": "cve", "unauthorized_access": "privilege-abuse", "third_party": "supply-chain",
-    "data_exfiltration": "exfiltration", "ransomware": "ransomware", "denial_of_service": "ddos",
-    "insider": "insider", "other": "triage-needed",
-}  # fmt: skip
-TAGS = [
-    "gdpr", "vpn", "mfa", "edr-alert", "customer-data", "bec", "cloud", "m365", "aws", "false-positive-candidate",
-    "lockbit", "qakbot", "cobalt-strike", "nis2", "payroll", "okta", "azure-ad", "credential-stuffing",
-    "sec-8k", "hipaa", "pci", "legal-hold", "exec-briefing", "law-enforcement", "sharepoint", "github",
-    "salesforce", "usb", "dlp", "impossible-travel", "tor", "c2", "beaconing", "webshell", "log4j",
-    "moveit", "citrix", "fortinet", "printnightmare", "kerberoasting", "pass-the-hash", "golden-ticket",
-    "shadow-it", "typosquat", "invoice-fraud", "gift-card", "sim-swap", "mfa-fatigue", "oauth-consent",
-    "token-theft",
-]  # fmt: skip
-TAG_NAMES = frozenset([*CATEGORY_TAGS.values(), *TAGS])
-TASK_TITLES = [
-    "Reset credentials for affected accounts", "Collect EDR triage package", "Block indicators at the proxy",
-    "Notify the data protection officer", "Rotate API tokens", "Re-image the host", "Review mailbox rules",
-    "Confirm scope with the vendor", "Preserve firewall logs", "Brief the executive sponsor",
-]  # fmt: skip
-
-
-def _summary(rng: random.Random, title: str, system: str) -> str:
-    """Markdown of the shape responders write: two short paragraphs and a bullet list (~600 chars)."""
-    hosts = ", ".join(f"`{rng.choice(SYSTEMS)}`" for _ in range(2))
-    return (
-        f"**{title}.** Detected by the SIEM correlation rule *{rng.choice(['R-104', 'R-221', 'R-305'])}* "
-        f"after repeated anomalies on {system}. Initial triage points to {hosts}.\n\n"
-        "Scope so far:\n\n"
-        f"- {rng.randint(1, 40)} accounts with suspicious sign-ins\n"
-        f"- {rng.randint(1, 12)} hosts with matching indicators\n"
-        "- no confirmed data loss yet\n\n"
-        "Next steps are tracked as tasks; see the findings for the evidence collected and the "
-        "[runbook](https://wiki.example.com/runbooks/ir) for the procedure we follow."
-    )
-
-
-def _finding_body(rng: random.Random, text: random.Random) -> str:
-    """A finding as responders write them. ``rng`` draws what earlier seeds drew (so the rows stay
-    the same as in older results); ``text`` adds what search looks for: a workstation, an account,
-    an address, often a malware family and an ATT&CK technique."""
-    body = (
-        f"Found `{rng.choice(['powershell -enc', 'rundll32', 'certutil -urlcache', 'curl | sh'])}` in the "
-        f"process tree on **{rng.choice(SYSTEMS)}** at {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d} UTC.\n\n"
-        f"- hash `{rng.getrandbits(128):032x}`\n- seen in {rng.randint(1, 9)} other hosts"
-    )
-    extra = [
-        f"- first seen on workstation `wks-{text.randrange(WORKSTATIONS):04d}`, "
-        f"user `{text.choice(FIRST_NAMES)}.{text.choice(LAST_NAMES)}`",
-        f"- outbound to `{text.randint(11, 223)}.{text.randint(0, 255)}.{text.randint(0, 255)}.{text.randint(1, 254)}`",
-    ]
-    if text.random() < 0.6:
-        extra.append(f"- behaviour matches {_zipf(text, FAMILIES)} ({text.choice(TECHNIQUES)})")
-    return body + "\n" + "\n".join(extra)
-
-
-def _suspicion(text: random.Random) -> str:
-    """A closing line naming a suspected malware family, in a third of the summaries."""
-    return f"\n\nSuspected tooling: {_zipf(text, FAMILIES)}." if text.random() < 0.33 else ""
-
-
-def _zipf(rng: random.Random, items: list[str]) -> str:
-    """One of ``items``, the first ones far more often (weight 1/rank), as words are in real text."""
-    return rng.choices(items, [1 / rank for rank in range(1, len(items) + 1)])[0]
-
-
-def _tags(rng: random.Random, category: str) -> list[str]:
-    """0 to 4 tags: often the category's own, then a Zipf mix of the rest."""
-    names = {CATEGORY_TAGS[category]} if rng.random() < 0.7 else set()
-    for _ in range(rng.choice([0, 0, 1, 1, 2, 3])):
-        names.add(_zipf(rng, TAGS))
-    return sorted(names)
+# --- The generated data: who acts, what is shown, what is searched ----------------------------
 
 
 @dataclass
-class Seeded:
-    counts: dict[str, int]
-    seconds: float
+class Picked:
+    """What the bench reads from the generated data, chosen the same way on every run."""
+
     lead_id: int
+    lead: str
     detail_reference: str
+    search_host: str  # a workstation named in the detail incident's first shared finding
+    search_name: str  # the first word of the vendor involved in the most incidents, lower case
+    details: dict[str, Any] = field(default_factory=dict)
 
 
-def seed(now: datetime) -> Seeded:
-    """Users, then incidents with members, findings, tasks and activity, all through bulk_create.
-
-    References follow creation order per year (IR-YYYY-NNNN) and each year's ReferenceCounter is
-    set to the highest number used, so ``incident_open`` continues the sequence.
-    """
-    from django.contrib.auth.hashers import make_password
-    from django.db import connection, transaction
+def pick() -> Picked:
+    """The lead (the generated lead who leads the most open incidents, then by username), the
+    detail incident (the newest unrestricted one in investigation the lead leads, with 3+
+    findings and 2+ tasks) and the search terms, from the generated data alone: the same data
+    set gives the same picks."""
+    from django.db.models import Count, Q
 
     from accounts.models import Role, User
-    from incidents.models import (
-        Activity,
-        Finding,
-        Incident,
-        Membership,
-        ReferenceCounter,
-        Tag,
-        Task,
-        format_reference,
+    from incidents.models import Finding, Incident, VendorInvolvement
+
+    lead = (
+        User.objects.filter(role=Role.LEAD, username__startswith="bench-")
+        .annotate(open_led=Count("led_incidents", filter=~Q(led_incidents__status="closed")))
+        .order_by("-open_led", "username")
+        .first()
     )
-    from incidents.search import search_documents_refresh
-
-    rng = random.Random(SEED)
-    text = random.Random(SEED + 1)  # search vocabulary, tags and internal flags: see _finding_body
-    started = time.perf_counter()
-    with transaction.atomic():
-        people = [(BENCH_LEAD, Role.LEAD)]
-        people += [(f"lead{i:02d}", Role.LEAD) for i in range(8)]
-        people += [(f"responder{i:02d}", Role.RESPONDER) for i in range(30)]
-        people += [(f"exec{i}", Role.EXECUTIVE) for i in range(3)] + [(f"vendor{i}", Role.VENDOR) for i in range(4)]
-        people += [("admin", Role.ADMIN)]
-        unusable = make_password(None)
-        users = User.objects.bulk_create(
-            User(
-                username=name,
-                first_name=name.capitalize(),
-                last_name="Bench",
-                email=f"{name}@example.com",
-                role=role,
-                password=unusable,
-                is_superuser=role == Role.ADMIN,
-                is_staff=role == Role.ADMIN,
-            )
-            for name, role in people
-        )
-        by_role: dict[str, list[Any]] = {}
-        for user in users:
-            by_role.setdefault(user.role, []).append(user)
-        bench_lead = users[0]
-        leads, responders = by_role[Role.LEAD], by_role[Role.RESPONDER]
-
-        # Creation times spread over two years, oldest first, so references increase with time.
-        span = timedelta(days=730).total_seconds()
-        created = sorted(now - timedelta(seconds=rng.uniform(600, span)) for _ in range(INCIDENTS))
-        per_year: dict[int, int] = {}
-        categories, cat_w = list(CATEGORY_WEIGHTS), list(CATEGORY_WEIGHTS.values())
-        severities, sev_w = list(SEVERITY_WEIGHTS), list(SEVERITY_WEIGHTS.values())
-
-        incidents: list[Incident] = []
-        plans: list[dict[str, Any]] = []  # what to attach to each incident once it has a pk
-        for created_at in created:
-            per_year[created_at.year] = per_year.get(created_at.year, 0) + 1
-            category = rng.choices(categories, cat_w)[0]
-            system = rng.choice(SYSTEMS)
-            title = TITLES[category].format(vendor=rng.choice(VENDORS), system=system, team=rng.choice(TEAMS))
-            age = now - created_at
-            # Old incidents are mostly closed; recent ones are spread over the open phases.
-            if age > timedelta(days=45) and rng.random() < 0.9:
-                path = [*PHASES[:2], "closed"] if rng.random() < 0.2 else PHASES
-            else:
-                path = PHASES[: rng.randint(1, 6)]
-            window = min(age, timedelta(days=30)).total_seconds()
-            stamps = sorted(created_at + timedelta(seconds=rng.uniform(0, window)) for _ in path[1:])
-            at = dict(zip(path[1:], stamps, strict=True))
-            status = path[-1]
-            lead = bench_lead if rng.random() < 0.12 else rng.choice(leads) if rng.random() < 0.9 else None
-            opener = rng.choice(responders + leads)
-            personal = rng.random() < 0.25
-            incidents.append(
-                Incident(
-                    reference=format_reference(created_at.year, per_year[created_at.year]),
-                    title=title,
-                    summary=_summary(rng, title, system) + _suspicion(text),
-                    severity=rng.choices(severities, sev_w)[0],
-                    status=status,
-                    category=category,
-                    lead=lead,
-                    opened_by=opener,
-                    restricted=rng.random() < 0.1,
-                    personal_data=personal,
-                    records_affected=rng.randint(10, 500_000) if personal else None,
-                    detected_at=created_at - timedelta(minutes=rng.randint(5, 48 * 60)),
-                    reported_at=created_at,
-                    acknowledged_at=stamps[0] if stamps else None,
-                    contained_at=at.get("contained"),
-                    resolved_at=at.get("recovered") or at.get("closed"),
-                    closed_at=at.get("closed"),
-                    created_at=created_at,
-                    updated_at=stamps[-1] if stamps else created_at,
-                    version=len(path),
-                )
-            )
-            members = {opener.pk: "responder"}
-            for extra in rng.sample(responders, rng.randint(0, 3)):
-                members.setdefault(extra.pk, "responder")
-            if lead is not None:
-                members[lead.pk] = "lead"
-            if lead is not bench_lead and rng.random() < 0.05:
-                members.setdefault(bench_lead.pk, "observer")
-            plans.append(
-                {
-                    "path": path,
-                    "stamps": [created_at, *stamps],
-                    "members": members,
-                    "opener": opener,
-                    "tags": _tags(text, category),
-                }
-            )
-        Incident.objects.bulk_create(incidents, batch_size=BATCH)
-        ReferenceCounter.objects.bulk_create(ReferenceCounter(year=y, last=n) for y, n in per_year.items())
-
-        tags = {t.name: t for t in Tag.objects.bulk_create(Tag(name=name) for name in sorted(TAG_NAMES))}
-        Tagged = Incident.tags.through
-        memberships, findings, tasks, activities, tag_links = [], [], [], [], []
-        for incident, plan in zip(incidents, plans, strict=True):
-            member_ids = list(plan["members"])
-            end = plan["stamps"][-1]
-            for user_id, role in plan["members"].items():
-                memberships.append(
-                    Membership(incident=incident, user_id=user_id, role=role, added_at=incident.created_at)
-                )
-            for _ in range(rng.choice([0, 1, 2, 2, 3, 3, 4, 5])):
-                when = incident.created_at + (end - incident.created_at) * rng.random()
-                findings.append(
-                    Finding(
-                        incident=incident,
-                        author_id=rng.choice(member_ids),
-                        body=_finding_body(rng, text),
-                        created_at=when,
-                        internal=text.random() < 0.2,  # hidden from vendor collaborators
-                    )
-                )
-            tag_links += [Tagged(incident_id=incident.pk, tag_id=tags[name].pk) for name in plan["tags"]]
-            closed = incident.status == "closed"
-            for title in rng.sample(TASK_TITLES, rng.choice([0, 1, 2, 3, 3, 4])):
-                done = closed or rng.random() < 0.4
-                tasks.append(
-                    Task(
-                        incident=incident,
-                        title=title,
-                        assignee_id=rng.choice(member_ids) if rng.random() < 0.85 else None,
-                        due_on=(incident.created_at + timedelta(days=rng.randint(1, 14))).date(),
-                        done=done,
-                        status="done" if done else "todo",
-                        done_at=end if done else None,
-                        created_by=plan["opener"],
-                        created_at=incident.created_at,
-                    )
-                )
-            activities.append(
-                Activity(
-                    incident=incident,
-                    actor=plan["opener"],
-                    verb="opened",
-                    data={"severity": incident.severity},
-                    created_at=incident.created_at,
-                )
-            )
-            path, stamps = plan["path"], plan["stamps"]
-            for old, new, when in zip(path, path[1:], stamps[1:], strict=False):
-                activities.append(
-                    Activity(
-                        incident=incident,
-                        actor_id=incident.lead_id or plan["opener"].pk,
-                        verb="status_changed",
-                        data={"old": old, "new": new},
-                        created_at=when,
-                    )
-                )
-        Membership.objects.bulk_create(memberships, batch_size=BATCH)
-        Tagged.objects.bulk_create(tag_links, batch_size=BATCH)
-        Finding.objects.bulk_create(findings, batch_size=BATCH)
-        Task.objects.bulk_create(tasks, batch_size=BATCH)
-        activities += [
-            Activity(
-                incident_id=f.incident_id,
-                actor_id=f.author_id,
-                verb="finding_added",
-                data={"finding_id": f.pk},
-                created_at=f.created_at,
-            )
-            for f in findings
-        ]
-        Activity.objects.bulk_create(activities, batch_size=BATCH)
-
-    # The stored search documents, as the services keep them for what they write (bulk_create
-    # went around them).
-    search_documents_refresh()
-
-    # Fresh planner statistics and visibility maps, as autovacuum would leave a live database.
-    with connection.cursor() as cursor:
-        for model in (Incident, Membership, Finding, Task, Activity, User, Tag, Incident.tags.through):
-            cursor.execute(f'VACUUM ANALYZE "{model._meta.db_table}"')  # table names come from the models
-
-    detail = _typical_detail(bench_lead)
-    counts = {
-        "users": User.objects.count(),
-        "incidents": Incident.objects.count(),
-        "restricted_incidents": Incident.objects.filter(restricted=True).count(),
-        "memberships": Membership.objects.count(),
-        "findings": Finding.objects.count(),
-        "tasks": Task.objects.count(),
-        "activities": Activity.objects.count(),
-        "internal_findings": Finding.objects.filter(internal=True).count(),
-        "tags": Tag.objects.count(),
-        "tag_links": Incident.tags.through.objects.count(),
-    }
-    return Seeded(counts, time.perf_counter() - started, bench_lead.pk, detail)
-
-
-def _typical_detail(lead: Any) -> str:
-    """An open, unrestricted incident the bench lead leads, with a few findings and tasks (3 each or more)."""
-    from django.db.models import Count
-
-    from incidents.models import Incident
-
+    assert lead is not None and lead.open_led > 0, "the data set should have a lead of open incidents"
     incident = (
         Incident.objects.filter(lead=lead, restricted=False, status="investigating")
         .annotate(nf=Count("findings", distinct=True), nt=Count("tasks", distinct=True))
-        .filter(nf__gte=3, nt__gte=3)
-        .order_by("-created_at")
+        .filter(nf__gte=3, nt__gte=2)
+        .order_by("-created_at", "-id")
         .first()
     )
-    assert incident is not None, "the seed should contain an investigating incident with findings and tasks"
-    return incident.reference
+    assert incident is not None, "the data set should hold an investigated incident with findings and tasks"
+    body = Finding.objects.filter(incident=incident, internal=False).order_by("id").values_list("body", flat=True)
+    host = re.search(r"wks-\d{4}", body.first() or "")
+    assert host is not None, f"{incident.reference}: its first shared finding names no workstation"
+    vendor = (
+        VendorInvolvement.objects.values("vendor__name")
+        .annotate(n=Count("incident", distinct=True))
+        .order_by("-n", "vendor__name")
+        .first()
+    )
+    assert vendor is not None, "the data set should involve vendors"
+    return Picked(
+        lead_id=lead.pk,
+        lead=lead.username,
+        detail_reference=incident.reference,
+        search_host=host[0],
+        search_name=vendor["vendor__name"].split()[0].lower(),
+        details={
+            "lead_open_incidents": lead.open_led,
+            "detail_findings": incident.nf,
+            "detail_tasks": incident.nt,
+            "top_vendor": vendor["vendor__name"],
+            "top_vendor_incidents": vendor["n"],
+        },
+    )
 
 
 def live_token(reference: str) -> str:
@@ -465,22 +178,25 @@ class Endpoint:
     body: Callable[[int], bytes] | None = None  # request number -> body
 
 
-def endpoints(detail_reference: str, live_token: str) -> list[Endpoint]:
+def endpoints(picked: Picked, live_token: str) -> list[Endpoint]:
+    detail_reference = picked.detail_reference
     reference_part = detail_reference.removeprefix("IR-")  # "2026-8855": a reference as typed, partly
+    host, name = picked.search_host, picked.search_name
 
     def create_body(i: int) -> bytes:
-        # Shaped like the seed, so the incidents it adds (the newest, first on every list) look alike:
-        # with a lead and tags, which the list shows, as the seeded rows the searches find have.
+        # Shaped like the generated rows, so the incidents it adds (the newest, first on every list)
+        # look alike: with a lead and tags, which the list shows, as the rows the searches find have.
         rng = random.Random(i)
-        system = rng.choice(SYSTEMS)
+        system = rng.choice(generate.SYSTEMS)
         title = f"Impossible-travel sign-ins on {system} (SOAR #{i})"
+        severities = generate.SEVERITY_WEIGHTS
         body = {
             "title": title,
-            "severity": rng.choices(list(SEVERITY_WEIGHTS), list(SEVERITY_WEIGHTS.values()))[0],
+            "severity": rng.choices(list(severities), list(severities.values()))[0],
             "category": "account_compromise",
-            "summary": _summary(rng, title, system),
-            "lead": BENCH_LEAD,
-            "tags": _tags(rng, "account_compromise"),
+            "summary": generate.summary_text(rng, title, system),
+            "lead": picked.lead,
+            "tags": generate.tag_names(rng, "account_compromise"),
         }
         return json.dumps(body).encode()
 
@@ -505,9 +221,9 @@ def endpoints(detail_reference: str, live_token: str) -> list[Endpoint]:
         # Searches, ranked by relevance, 50 a page like list_api.
         Endpoint(
             "search_api_host",
-            f"search API, {SEARCH_HOST}",
+            f"search API, {host}",
             "GET",
-            f"/api/v1/incidents/?page_size=50&q={SEARCH_HOST}",
+            f"/api/v1/incidents/?page_size=50&q={host}",
             200,
             "api_key",
         ),
@@ -521,9 +237,9 @@ def endpoints(detail_reference: str, live_token: str) -> list[Endpoint]:
         ),
         Endpoint(
             "search_api_name",
-            f"search API, {SEARCH_NAME}",
+            f"search API, {name}",
             "GET",
-            f"/api/v1/incidents/?page_size=50&q={SEARCH_NAME}",
+            f"/api/v1/incidents/?page_size=50&q={name}",
             200,
             "api_key",
         ),
@@ -535,7 +251,7 @@ def endpoints(detail_reference: str, live_token: str) -> list[Endpoint]:
             200,
             "api_key",
         ),
-        Endpoint("search_page", f"search page, {SEARCH_NAME}", "GET", f"/incidents/?q={SEARCH_NAME}", 200, "session"),
+        Endpoint("search_page", f"search page, {name}", "GET", f"/incidents/?q={name}", 200, "session"),
         Endpoint("detail_page", "detail page", "GET", f"/incidents/{detail_reference}/", 200, "session"),
         # The detail page's poll with the token it was rendered with; nothing writes to that
         # incident during the run, so every poll is "unchanged": 204, HX-Reswap: none.
@@ -637,6 +353,36 @@ def search_matches(eps: list[Endpoint], lead_id: int) -> dict[str, int]:
     return counts
 
 
+def breakdowns(eps: list[Endpoint], creds: Credentials) -> dict[str, dict[str, Any]]:
+    """Where each GET endpoint's time goes in-process (``breakdown.measure``: the test client,
+    ``BREAKDOWN_REPEATS`` requests), stored as ``endpoints.<key>.breakdown``. The create is left
+    out (each request would add an incident before the timed rounds), and so is the live poll
+    (``measure`` expects 200, the poll answers 204)."""
+    from django.test import Client
+
+    try:
+        import breakdown  # benchmarks/breakdown.py
+    except ImportError:
+        # CALL SITE WAITING FOR benchmarks/breakdown.py (issue 16, written alongside this script):
+        # until it lands, each endpoint's entry says so rather than failing the run.
+        return {ep.key: {"missing": "benchmarks/breakdown.py is not there yet"} for ep in eps if ep.method == "GET"}
+
+    anonymous = Client(SERVER_NAME="127.0.0.1")
+    browser = Client(SERVER_NAME="127.0.0.1")
+    browser.cookies.load(creds.session_cookie)
+    result: dict[str, dict[str, Any]] = {}
+    for ep in eps:
+        if ep.method != "GET":
+            continue
+        if ep.expect != 200:  # measure() holds every answer to 200: the live poll's 204 is not timed there
+            result[ep.key] = {"skipped": f"answers {ep.expect}; breakdown.measure expects 200"}
+            continue
+        client = browser if ep.auth == "session" else anonymous
+        headers = {k: v for k, v in headers_for(ep, creds).items() if k not in {"Cookie", "Content-Type"}}
+        result[ep.key] = breakdown.measure(client, ep.path, headers, repeats=BREAKDOWN_REPEATS)
+    return result
+
+
 # --- Server and client ------------------------------------------------------------------------
 
 
@@ -707,7 +453,7 @@ def report(
     samples: dict[str, Samples],
     queries: dict[str, int],
     list_queries: dict[str, int],
-    seeded: Seeded,
+    broken_down: dict[str, dict[str, Any]],
     reconnects: int,
     db: dict[str, str],
 ) -> dict[str, Any]:
@@ -728,6 +474,8 @@ def report(
             "queries": queries[ep.key],
             "response_bytes": samples[ep.key].bytes,
         }
+        if ep.key in broken_down:
+            results[ep.key]["breakdown"] = broken_down[ep.key]
     results["list_api"]["queries_by_page_size"] = list_queries
 
     def actual(key: str, stat: str) -> float:
@@ -735,16 +483,11 @@ def report(
             return max(list_queries.values())
         return results[key][stat]
 
-    def met(stat: str, value: float, limit: float) -> bool:
-        # "Under" for times, "at most" for query counts and ratios ("within 2x"), as the issue words them.
-        return value < limit if stat.endswith("_ms") else value <= limit
-
     targets = []
     for key, stat, limit in TARGETS:
         value = actual(key, stat)
-        targets.append(
-            {"endpoint": key, "metric": stat, "limit": limit, "actual": value, "pass": met(stat, value, limit)}
-        )
+        # "At most", as the issue words them ("within 2x", "<= 10 queries"), compared as stored.
+        targets.append({"endpoint": key, "metric": stat, "limit": limit, "actual": value, "pass": value <= limit})
     return {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "git": git_state(),
@@ -758,7 +501,6 @@ def report(
             "order": "round-robin over endpoints",
             "reconnects": reconnects,
         },
-        "seeded": {**seeded.counts, "seconds": round(seeded.seconds, 1), "detail_reference": seeded.detail_reference},
         "endpoints": results,
         "targets": targets,
         "all_targets_met": all(t["pass"] for t in targets),
@@ -774,17 +516,18 @@ def print_table(result: dict[str, Any]) -> None:
         )
     by_size = result["endpoints"]["list_api"]["queries_by_page_size"]
     print("list API queries by page size: " + ", ".join(f"{k}: {v}" for k, v in by_size.items()))
-    matches = result["seeded"].get("search_matches", {})
-    print("incidents each search finds: " + ", ".join(f"{q!r}: {n}" for q, n in matches.items()))
+    dataset = result["dataset"]
+    print("incidents each search finds: " + ", ".join(f"{q!r}: {n}" for q, n in dataset["search_matches"].items()))
     print("\ntargets:")
     for t in result["targets"]:
         verdict = "PASS" if t["pass"] else "FAIL"
         print(f"  {verdict}  {t['endpoint']} {t['metric']}: {t['actual']} (limit {t['limit']})")
-    seeded, machine, db = result["seeded"], result["machine"], result["database"]
+    counts, machine, db = dataset["counts"], result["machine"], result["database"]
+    how = "reused" if dataset["reused"] else f"generated in {dataset['generator_seconds'].get('load_and_commit')} s"
     print(
-        f"\nseeded {seeded['incidents']} incidents, {seeded['findings']} findings, {seeded['tasks']} tasks, "
-        f"{seeded['memberships']} memberships, {seeded['activities']} activities in {seeded['seconds']} s; "
-        f"{db['vendor']} {db['version']}, {machine['nproc']} CPUs, "
+        f"\ndata set {how}, cloned in {dataset['clone_seconds']} s: {counts['incidents']:,} incidents, "
+        f"{counts.get('findings', 0):,} findings, {counts.get('tasks', 0):,} tasks; acting as {dataset['lead']}, "
+        f"detail {dataset['detail_reference']}; {db['vendor']} {db['version']}, {machine['nproc']} CPUs, "
         f"1-min load average {machine['loadavg_1m']['start']} at start, {machine['loadavg_1m']['end']} at end"
     )
 
@@ -793,27 +536,36 @@ def print_table(result: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    env = configure_environment(default_database_url=DEFAULT_DATABASE_URL)
     began = time.perf_counter()
     load_start = loadavg()
-    name = recreate_database(env["DATABASE_URL"])
-    print(f"bench: recreated database {name}; migrating")
+    # The clone's name, read before ensure_dataset points DATABASE_URL at the data set.
+    clone_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    clone_name = clone_url.rsplit("/", 1)[-1].split("?", 1)[0]
+    dataset_url = generate.bench_dataset_url()
+    dataset = generate.ensure_dataset(dataset_url, SHAPE)  # configures Django for the data set
 
-    import django
+    from django.db import connection, connections
 
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connections
-    from django.utils import timezone
+    connections.close_all()
+    cloned = time.perf_counter()
+    clone_url = clone_database(dataset_url, clone_name)
+    clone_s = time.perf_counter() - cloned
+    # From here on this process and gunicorn use the clone: the settings Django read at setup are
+    # the dicts the connections hold, and none is open.
+    env = configure_environment(database_url=clone_url)
+    connection.settings_dict["NAME"] = clone_name
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_database()")
+        assert cursor.fetchone()[0] == clone_name
+    print(f"bench: cloned the data set into {clone_name} in {clone_s:.1f} s; counting queries")
 
-    call_command("migrate", verbosity=0, interactive=False)
-    print(f"bench: seeding {INCIDENTS} incidents")
-    seeded = seed(timezone.now())
-    print(f"bench: seeded in {seeded.seconds:.1f} s; counting queries")
-    creds = credentials(seeded.lead_id)
-    eps = endpoints(seeded.detail_reference, live_token(seeded.detail_reference))
+    picked = pick()
+    creds = credentials(picked.lead_id)
+    eps = endpoints(picked, live_token(picked.detail_reference))
     queries, list_queries = count_queries(eps, creds)
-    matches = search_matches(eps, seeded.lead_id)
+    matches = search_matches(eps, picked.lead_id)
+    print("bench: timing where each endpoint's time goes, in-process")
+    broken_down = breakdowns(eps, creds)
     db = database_info()
     connections.close_all()
 
@@ -829,8 +581,21 @@ def main() -> int:
         finally:
             stop(server)
 
-    result = report(eps, samples, queries, list_queries, seeded, reconnects, db)
-    result["seeded"]["search_matches"] = matches
+    result = report(eps, samples, queries, list_queries, broken_down, reconnects, db)
+    result["dataset"] = {
+        "database": dataset_url.rsplit("/", 1)[-1],
+        "clone": clone_name,
+        "shape": dataset["shape"],
+        "reused": dataset["reused"],
+        "counts": dataset["counts"],
+        "generator_seconds": dataset["seconds"],
+        "clone_seconds": round(clone_s, 1),
+        "lead": picked.lead,
+        "detail_reference": picked.detail_reference,
+        "search_terms": {"host": picked.search_host, "name": picked.search_name, "broad": SEARCH_BROAD},
+        "search_matches": matches,
+        **picked.details,
+    }
     # Other work on this machine skews the figures. At the start the 1-minute load average is
     # others' work; at the end it includes this run's own (about 1 to 2 busy processes).
     result["machine"]["loadavg_1m"] = {"start": round(load_start, 2), "end": round(load_end, 2)}

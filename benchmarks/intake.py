@@ -1,4 +1,4 @@
-"""`make bench`, fourth part: SIEM alert intake (``POST /api/v1/alerts/``) against raw psycopg.
+"""`make bench`, sixth part: SIEM alert intake (``POST /api/v1/alerts/``) against raw psycopg.
 
 In one run, on a fresh PostgreSQL database (``BENCH_INTAKE_DATABASE_URL``, its name must contain
 "bench"), with an API key holding ``alerts:write`` and gunicorn serving the app as the other

@@ -1,4 +1,4 @@
-"""`make bench`, third part: the attack timeline at 10,000 events and a 100,000-row import.
+"""`make bench`, fifth part: the attack timeline at 10,000 events and a 100,000-row import.
 
 Every figure is a ratio to a baseline measured in the same run:
 - the timeline page, its key-events view, the API's first page and the incident page on an

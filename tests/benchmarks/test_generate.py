@@ -31,9 +31,11 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
     from accounts.models import User
     from incidents.models import (
         DeadlineClock,
+        Finding,
         Incident,
         Indicator,
         Membership,
+        Task,
         Vendor,
         VendorAccess,
         VendorInvolvement,
@@ -48,6 +50,7 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
             Incident.objects.values_list(
                 "reference",
                 "title",
+                "summary",
                 "severity",
                 "status",
                 "category",
@@ -65,6 +68,18 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
                 "closed_at",
                 "created_at",
             )
+        ),
+        "findings": sorted(
+            Finding.objects.values_list("incident__reference", "author__username", "body", "created_at", "internal")
+        ),
+        "tasks": sorted(
+            Task.objects.values_list(
+                "incident__reference", "title", "status", "assignee__username", "due_on", "done_at", "created_at"
+            )
+        ),
+        "tags": sorted(Incident.tags.through.objects.values_list("incident__reference", "tag__name")),
+        "search": sorted(
+            Incident.objects.values_list("reference", "search_document", "search_findings", "search_internal")
         ),
         "memberships": sorted(Membership.objects.values_list("incident__reference", "user__username", "role")),
         "vendors": sorted(Vendor.objects.values_list("name", "tier", "domains")),
@@ -123,12 +138,26 @@ def test_the_same_shape_and_seed_give_the_same_rows_and_another_seed_others(post
 
     assert again == first
     assert other["incidents"] != first["incidents"]
+    assert other["findings"] != first["findings"]
+    assert other["tasks"] != first["tasks"]
+    assert other["tags"] != first["tags"]
     assert other["events"] != first["events"]
     assert other["alerts"] != first["alerts"]
 
 
 def test_it_writes_what_it_reports_and_what_was_asked(postgres) -> None:
-    from incidents.models import Incident, Indicator, ReferenceCounter, RestrictedReferenceCounter, Vendor
+    from django.db.models import Count
+
+    from incidents.models import (
+        Finding,
+        Incident,
+        Indicator,
+        ReferenceCounter,
+        RestrictedReferenceCounter,
+        Tag,
+        Task,
+        Vendor,
+    )
     from intake.models import Alert
     from timeline.models import TimelineEvent
 
@@ -142,6 +171,12 @@ def test_it_writes_what_it_reports_and_what_was_asked(postgres) -> None:
     assert Alert.objects.count() == result.counts["alerts"] == 300
     assert Vendor.objects.count() == result.counts["vendors"] == 10
     assert result.counts["users"] == 41
+    # 2.5 findings per incident on average; the 61 tags, each incident 0 to 4 of them.
+    assert Finding.objects.count() == result.counts["findings"] == 125
+    assert Task.objects.count() == result.counts["tasks"] > 0
+    assert Tag.objects.count() == result.counts["tags"] == 61
+    assert Incident.tags.through.objects.count() == result.counts["incident_tags"]
+    assert max(Incident.objects.annotate(n=Count("tags")).values_list("n", flat=True)) <= 4
     # Twice the incidents by default; a draw that repeats an incident's value is skipped.
     assert 95 <= Indicator.objects.count() == result.counts["indicators"] <= 100
     assert set(result.users) >= {"bench-admin", "bench-exec", "bench-lead"}
@@ -194,3 +229,42 @@ def test_rows_are_what_the_app_would_store(postgres) -> None:
     assert not Incident.objects.filter(updated_at__gt=anchor).exists()
     assert not TimelineEvent.objects.filter(occurred_at__gt=anchor).exists()
     assert not Alert.objects.filter(last_seen_at__gt=anchor).exists()
+
+
+def test_case_content_is_what_the_pages_show_and_search_finds(postgres) -> None:
+    from accounts.models import User
+    from incidents.models import Finding, Incident, Task, VendorInvolvement
+    from incidents.selectors import incident_filter
+
+    generate_module.generate(SMALL, log=lambda line: None)
+
+    # Tasks agree with their incident: a closed one's are done or cancelled, done ones have a
+    # time (the database's CHECKs hold the rest), nothing is done after the anchor.
+    for status, done_at, cancel_reason, incident_status in Task.objects.values_list(
+        "status", "done_at", "cancel_reason", "incident__status"
+    ):
+        if incident_status == "closed":
+            assert status in {"done", "cancelled"}
+        assert (done_at is not None) == (status == "done")
+        assert bool(cancel_reason) == (status == "cancelled")
+    assert not Task.objects.filter(done_at__gt=SMALL.anchor_time).exists()
+    assert {"todo", "done"} <= set(Task.objects.values_list("status", flat=True))
+
+    # Findings name what responders search for; a fifth are internal.
+    bodies = list(Finding.objects.values_list("body", flat=True))
+    assert all(re.search(r"`wks-\d{4}`", body) and re.search(r"user `[a-z]+\.[a-z]+`", body) for body in bodies)
+    assert 0.05 < Finding.objects.filter(internal=True).count() / len(bodies) < 0.4
+    assert 250 < sum(map(len, bodies)) / len(bodies) < 400
+
+    # Summaries are Markdown of ~450 characters and name the vendors involved.
+    summaries = dict(Incident.objects.values_list("pk", "summary"))
+    assert 350 < sum(map(len, summaries.values())) / len(summaries) < 600
+    for incident_id, vendor in VendorInvolvement.objects.values_list("incident_id", "vendor__name"):
+        assert vendor in summaries[incident_id]
+
+    # The stored search documents are filled: a workstation named in one finding finds its incident.
+    assert not Incident.objects.filter(search_document__isnull=True).exists()
+    finding = Finding.objects.filter(internal=False).select_related("incident").first()
+    host = re.search(r"wks-\d{4}", finding.body)[0]
+    admin = User.objects.get(username="bench-admin")
+    assert finding.incident in incident_filter(viewer=admin, filters={"q": host}).qs
