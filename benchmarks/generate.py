@@ -77,7 +77,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 MARKER_TABLE = "bench_dataset"
 # Bump when the generator's output changes, so a stored data set of an older version is not reused.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 # --- Distributions ----------------------------------------------------------------------------
 

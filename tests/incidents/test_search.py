@@ -347,3 +347,21 @@ def test_sqlite_matches_parts_of_words(sqlite, api, lead, cases):
     assert found(client, "lock") == [ref(2), ref(4), ref(1), ref(5)]
     assert found(client, "ransom") == [ref(1)]
     assert found(client, "shell on") == [ref(5)]
+
+
+def test_the_search_documents_are_kept_out_of_the_incident_rows(postgres, api, lead):
+    """Migration 0020: the tsvector columns live in the TOAST table (STORAGE EXTERNAL, a low
+    toast_tuple_target), so reading many incident rows does not read them; searching still does."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname, attstorage FROM pg_attribute WHERE attrelid = 'incidents_incident'::regclass"
+            " AND attname LIKE 'search_%%' ORDER BY attname"
+        )
+        storage = cursor.fetchall()
+        cursor.execute("SELECT reloptions FROM pg_class WHERE oid = 'incidents_incident'::regclass")
+        options = cursor.fetchone()[0]
+    incident = make_incident(opened_by=lead, title="Kerberoasting from the build server")
+
+    assert storage == [("search_document", "e"), ("search_findings", "e"), ("search_internal", "e")]
+    assert options == ["toast_tuple_target=128"]
+    assert found(api("incidents:read", user=lead), "kerberoasting") == [incident.reference]
