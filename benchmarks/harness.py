@@ -231,7 +231,9 @@ def git_state() -> dict[str, Any]:
     """The commit measured, and whether the working tree had uncommitted changes on top of it."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+        # The results a run writes as it goes are not what it measured.
+        status = ["git", "status", "--porcelain", "--", ".", ":!benchmarks/results"]
+        dirty = subprocess.run(status, cwd=ROOT, capture_output=True, text=True)
     except OSError:
         return {"commit": None, "dirty": None}
     return {"commit": head.stdout.strip() or None, "dirty": bool(dirty.stdout.strip())}
