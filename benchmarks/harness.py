@@ -56,6 +56,20 @@ def configure_environment(
     return dict(os.environ)
 
 
+def _maintenance_connection(cfg: dict[str, Any]) -> Any:
+    """An autocommit connection to the server's ``postgres`` database, to create and drop others."""
+    import psycopg
+
+    return psycopg.connect(
+        host=cfg["HOST"] or None,
+        port=cfg["PORT"] or None,
+        user=cfg["USER"] or None,
+        password=cfg["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    )
+
+
 def recreate_database(url: str, *, variable: str = "DATABASE_URL") -> str:
     """Drop and create the bench database so every run starts from the same state.
 
@@ -63,7 +77,6 @@ def recreate_database(url: str, *, variable: str = "DATABASE_URL") -> str:
     ``variable`` is the setting named in those refusals.
     """
     import dj_database_url
-    import psycopg
     from psycopg import sql
 
     cfg = dj_database_url.parse(url)
@@ -72,14 +85,7 @@ def recreate_database(url: str, *, variable: str = "DATABASE_URL") -> str:
     name = cfg["NAME"]
     if "bench" not in name:
         sys.exit(f"bench: refusing to wipe database {name!r}; point {variable} at a database named *bench*")
-    with psycopg.connect(
-        host=cfg["HOST"] or None,
-        port=cfg["PORT"] or None,
-        user=cfg["USER"] or None,
-        password=cfg["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
+    with _maintenance_connection(cfg) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return name
@@ -90,20 +96,12 @@ def clone_database(source_url: str, name: str) -> str:
     a file copy: seconds for the generated 100k data set), so a benchmark that writes leaves the
     shared generated data as it was. Returns the copy's URL. Same refusals as ``recreate_database``."""
     import dj_database_url
-    import psycopg
     from psycopg import sql
 
     cfg = dj_database_url.parse(source_url)
     if cfg["ENGINE"] != "django.db.backends.postgresql" or "bench" not in name:
         sys.exit(f"bench: refusing to clone into {name!r}: PostgreSQL only, and the name must contain 'bench'")
-    with psycopg.connect(
-        host=cfg["HOST"] or None,
-        port=cfg["PORT"] or None,
-        user=cfg["USER"] or None,
-        password=cfg["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
+    with _maintenance_connection(cfg) as conn:
         # A template must have no other session: end any left by an earlier run.
         conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
