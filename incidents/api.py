@@ -188,7 +188,8 @@ class IncidentListRows:
     """The list's items straight from ``.values()``: what ``IncidentListSerializer`` answers,
     without a model instance and a serializer field call per column. At 50 per page that is
     ~1,000 field calls and 100 model instances a request, more than half of the list's time in
-    the worker; ``tests/api/test_incident_list_rows.py`` holds the two to the same output."""
+    the worker; ``test_list_items_are_the_detail_without_its_summaries`` (tests/incidents/test_api.py)
+    holds the two to the same output."""
 
     PLAIN = (
         "reference", "title", "severity", "status", "category", "restricted", "personal_data", "records_affected",
