@@ -188,14 +188,14 @@ def vendor_choice_page(*, incident: Incident, text: str = "", chosen: Any = None
     """The add form's radio list: the first ``CHOICES_SHOWN`` choices whose name contains
     ``text`` (all of them without), by name, and whether more match. The registry can hold
     thousands of vendors: the incident page shows a few and the form searches the rest
-    (``involvement_choices``), one query either way. ``chosen`` (a vendor id a refused form
-    posted) comes first, so a form shown again keeps the pick."""
+    (``involvement_choices``), one query. ``chosen`` (a vendor id a refused form posted) comes
+    first, so a form shown again keeps the pick: one more query when it is not among them."""
     choices = vendor_choices(incident=incident).only("id", "name")
     matching = choices.filter(name__icontains=text) if text else choices
     page = list(matching[: CHOICES_SHOWN + 1])
     more = len(page) > CHOICES_SHOWN
     page = page[:CHOICES_SHOWN]
-    if chosen not in (None, "") and str(chosen).isdigit() and all(str(v.pk) != str(chosen) for v in page):
+    if str(chosen).isdigit() and all(str(v.pk) != str(chosen) for v in page):
         picked = choices.filter(pk=int(chosen)).first()
         if picked is not None:
             page = [picked, *page[: CHOICES_SHOWN - 1]]
